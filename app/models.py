@@ -1,0 +1,192 @@
+"""Tables. The hot ingest path uses these through SQLAlchemy Core; the ORM serves cold paths."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy import text as sql
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "pk": "pk_%(table_name)s",
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: DateTime(timezone=True)}  # noqa: RUF012
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=sql("'{}'::text[]")
+    )
+    attributes: Mapped[dict[str, object]] = mapped_column(
+        JSONB, server_default=sql("'{}'::jsonb")
+    )
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Set when this customer was merged away; its URLs redirect to the survivor.
+    merged_into: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("customers.id"), index=True
+    )
+
+
+class CustomerIdentity(Base):
+    """A verified (kind, value) is unique system-wide; unverified claims only per customer."""
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        Index(
+            "uq_identities_verified_kind_value",
+            "kind",
+            "value",
+            unique=True,
+            postgresql_where=sql("verified"),
+        ),
+        Index(
+            "uq_identities_claim_customer_kind_value",
+            "customer_id",
+            "kind",
+            "value",
+            unique=True,
+            postgresql_where=sql("NOT verified"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(Text)
+    verified: Mapped[bool]
+    name_hint: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class CustomerMerge(Base):
+    __tablename__ = "customer_merges"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    survivor_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id"), index=True
+    )
+    merged_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
+        # At most one open conversation per customer, enforced by the database.
+        Index(
+            "uq_conversations_open_customer_id",
+            "customer_id",
+            unique=True,
+            postgresql_where=sql("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    channels: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=sql("'{}'::text[]")
+    )
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    last_message_at: Mapped[datetime]
+    message_count: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_message_id"),
+        # The timeline: newest first by (sent_at, id) per customer, keyset-paginated.
+        Index("ix_messages_timeline", "customer_id", "sent_at", "id"),
+        Index(
+            "ix_messages_email_message_id",
+            "email_message_id",
+            postgresql_where=sql("email_message_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(8), server_default="inbound")
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_message_id: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(32), server_default="text")
+    sender_kind: Mapped[str] = mapped_column(String(32))
+    sender_value: Mapped[str] = mapped_column(Text)
+    sender_name: Mapped[str | None] = mapped_column(Text)
+    recipient: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    full_text: Mapped[str] = mapped_column(Text)
+    locale: Mapped[str | None] = mapped_column(String(35))
+    email_message_id: Mapped[str | None] = mapped_column(Text)
+    in_reply_to: Mapped[str | None] = mapped_column(Text)
+    reference_ids: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=sql("'{}'::text[]")
+    )
+    sent_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str | None] = mapped_column(Text)
+    content_type: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))  # bytes stored by us
+    url: Mapped[str | None] = mapped_column(Text)  # provider-hosted media
+    provider_media_id: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookNonce(Base):
+    """Single-use values (Mailgun tokens), recorded in the message's own transaction."""
+
+    __tablename__ = "webhook_nonces"
+
+    connector: Mapped[str] = mapped_column(String(32), primary_key=True)
+    nonce: Mapped[str] = mapped_column(Text, primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -1,0 +1,65 @@
+"""Configuration: one typed class, built once at start-up from OMNIROUTE_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import PositiveInt, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OMNIROUTE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str
+    api_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    public_base_url: str = "http://127.0.0.1:8000"
+    twilio_auth_token: SecretStr | None = None
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    mailgun_signing_key: SecretStr | None = None
+    email_webhook_secret: SecretStr | None = None
+    chat_webhook_secret: SecretStr | None = None
+    default_phone_region: str = "US"
+    conversation_idle_hours: PositiveInt = 24
+    max_body_bytes: PositiveInt = 10 * 1024 * 1024
+    attachment_dir: Path = Path("var/attachments")
+    db_pool_size: PositiveInt = 10
+    log_format: str = "console"  # "json" in production
+
+    @field_validator("database_url")
+    @classmethod
+    def _is_postgres(cls, value: str) -> str:
+        if make_url(value).get_backend_name() not in {"postgres", "postgresql"}:
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(token.strip() for token in value.split(",") if token.strip())
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _region_upper(cls, value: str) -> str:
+        return value.upper()
+
+    def async_database_url(self) -> URL:
+        """The URL object for asyncpg; pass it, not str(url), which masks the password."""
+        return make_url(self.database_url).set(drivername="postgresql+asyncpg")
+
+    def secret(self, name: str) -> str | None:
+        """The plain value of a connector's secret setting, or None when unset."""
+        value = getattr(self, name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else None

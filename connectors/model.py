@@ -1,0 +1,100 @@
+"""Normalized inbound message: what every connector's `parse` returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    email = "email"
+    sms = "sms"
+    whatsapp = "whatsapp"
+    messenger = "messenger"
+    instagram = "instagram"
+    chat = "chat"
+
+
+class IdentityKind(StrEnum):
+    email = "email"
+    phone = "phone"
+    phone_raw = "phone_raw"  # invalid numbers and short codes, kept verbatim
+    messenger = "messenger"  # page-scoped id (PSID)
+    instagram = "instagram"  # Instagram-scoped id (IGSID)
+    chat = "chat"  # website chat visitor id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentityClaim:
+    """Who a message says it is from. Phones may be raw here; app/ canonicalizes."""
+
+    kind: IdentityKind
+    value: str
+    name: str | None = None  # display-name hint, never used for matching
+    verified: bool = True  # False: a claim typed by a visitor, never used to stitch
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attachment:
+    """Either bytes we received (`content`) or a reference to provider-hosted media."""
+
+    filename: str | None = None
+    content_type: str | None = None
+    size: int | None = None
+    url: str | None = None
+    provider_media_id: str | None = None
+    content: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmailHeaders:
+    message_id: str | None = None  # without angle brackets
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundMessage:
+    provider: str
+    provider_message_id: str  # dedup key, unique per provider
+    channel: Channel
+    sender: IdentityClaim
+    text: str  # the new part (email: without quoted history)
+    full_text: str | None = None  # everything, when it differs from `text`
+    subject: str | None = None
+    sent_at: datetime | None = None  # provider clock; None when absent or unparsable
+    attachments: tuple[Attachment, ...] = ()
+    email: EmailHeaders | None = None
+    linked_identities: tuple[IdentityClaim, ...] = ()  # e.g. a chat visitor's email/phone
+    locale: str | None = None
+    recipient: str | None = None  # our address / number / page the message was sent to
+    content_type: str = "text"  # text, image, location, reaction, button, ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookRequest:
+    """What a connector's `verify` sees: raw bytes and the URL the provider signed."""
+
+    body: bytes
+    headers: Mapping[str, str]  # lower-case names
+    url: str  # public URL as the provider called it, query string included
+    received_at: datetime = field(compare=False)
+
+
+class PayloadInvalid(ValueError):
+    """The payload is malformed or incomplete; app/ answers 422."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class SignatureInvalid(Exception):
+    """The request is not authentic; app/ answers 401."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,56 @@
+"""The one table of inbound connectors. Adding a channel touches its module and this tuple."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from connectors import chat, mailgun, meta, mime, twilio
+from connectors.model import InboundMessage, WebhookRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The 200 body a provider expects once we have stored its message."""
+
+    body: bytes = b'{"status":"accepted"}'
+    media_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Connector:
+    name: str  # used in logs, metrics and problem documents
+    path: str
+    secret_setting: str  # Settings field; when unset the route answers 503
+    verify: Callable[[WebhookRequest, str], None]
+    parse: Callable[[bytes, Mapping[str, str]], list[InboundMessage]]
+    ack: Ack = Ack()
+    # A value that must be accepted only once (Mailgun's token); app/ records it
+    # in the same transaction as the message.
+    replay_key: Callable[[bytes, Mapping[str, str]], str] | None = None
+
+
+CONNECTORS: Final = (
+    Connector(
+        "twilio",
+        "/webhooks/twilio/sms",
+        "twilio_auth_token",
+        twilio.verify,
+        twilio.parse,
+        Ack(twilio.ACK_BODY, "text/xml"),
+    ),
+    Connector("meta", "/webhooks/meta", "meta_app_secret", meta.verify, meta.parse),
+    Connector(
+        "mailgun",
+        "/webhooks/email/mailgun",
+        "mailgun_signing_key",
+        mailgun.verify,
+        mailgun.parse,
+        replay_key=mailgun.replay_key,
+    ),
+    Connector(
+        "mime", "/webhooks/email/mime", "email_webhook_secret", mime.verify, mime.parse
+    ),
+    Connector("chat", "/webhooks/chat", "chat_webhook_secret", chat.verify, chat.parse),
+)
