@@ -1,0 +1,48 @@
+"""Attachment bytes we stored (email), or a redirect to provider-hosted media."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from app import timeline
+from app.api.deps import Attachments, Engine, require_token
+from app.api.problems import NotFound
+
+router = APIRouter(
+    prefix="/v1/attachments",
+    tags=["attachments"],
+    dependencies=[Depends(require_token)],
+)
+
+
+@router.get(
+    "/{attachment_id}",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        307: {"description": "provider-hosted media"},
+        404: {"content": {"application/problem+json": {}}},
+    },
+)
+async def get_attachment(
+    attachment_id: uuid.UUID, engine: Engine, store: Attachments
+) -> Response:
+    found = await timeline.attachment(engine, attachment_id)
+    if found is None:
+        raise NotFound(f"attachment {attachment_id} does not exist")
+    if found.sha256 is not None:
+        return FileResponse(
+            store.path(found.sha256),
+            media_type=found.content_type or "application/octet-stream",
+            filename=found.filename,
+        )
+    if found.url is not None:
+        return RedirectResponse(found.url, status_code=307)
+    raise NotFound(
+        f"attachment {attachment_id} is provider media "
+        f"{found.provider_media_id} and was not downloaded",
+        provider_media_id=found.provider_media_id,
+    )

@@ -1,0 +1,57 @@
+"""`Annotated` dependency aliases: what a route needs, taken from app.state."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.api.problems import Unauthorized
+from app.attachment_store import AttachmentStore
+from app.ingest import Ingestor
+from app.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+def _ingestor(request: Request) -> Ingestor:
+    ingestor: Ingestor = request.app.state.ingestor
+    return ingestor
+
+
+def _attachments(request: Request) -> AttachmentStore:
+    store: AttachmentStore = request.app.state.attachments
+    return store
+
+
+CurrentSettings = Annotated[Settings, Depends(_settings)]
+Engine = Annotated[AsyncEngine, Depends(_engine)]
+IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
+Attachments = Annotated[AttachmentStore, Depends(_attachments)]
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="omniroute"'}
+
+
+def require_token(request: Request, settings: CurrentSettings) -> None:
+    """401 unless `Authorization: Bearer <token>` names a configured API token."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        log.info("api.rejected", reason="missing_bearer_token", path=request.url.path)
+        raise Unauthorized("send Authorization: Bearer <token>", headers=_CHALLENGE)
+    candidates = [t.get_secret_value().encode() for t in settings.api_tokens]
+    if not any(hmac.compare_digest(token.encode(), c) for c in candidates):
+        log.info("api.rejected", reason="unknown_bearer_token", path=request.url.path)
+        raise Unauthorized("the bearer token is not valid", headers=_CHALLENGE)

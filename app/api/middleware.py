@@ -1,0 +1,163 @@
+"""Pure ASGI middleware: request context and error boundary, and the streaming body limit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.problems import MEDIA_TYPE
+from app.db import is_unavailable
+
+log = structlog.get_logger(__name__)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class RequestContext:
+    """Binds a request id to every log line and turns uncaught errors into problems."""
+
+    def __init__(self, app: ASGIApp, public_base_url: str) -> None:
+        self._app = app
+        self._base = public_base_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode() or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_tracking)
+        except Exception as error:
+            if started:
+                raise
+            await self._render_failure(scope, send_tracking, error)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    async def _render_failure(self, scope: Scope, send: Send, error: Exception) -> None:
+        path = scope.get("path", "")
+        if isinstance(error, BodyTooLarge):
+            await send_problem(
+                send,
+                self._base,
+                path,
+                413,
+                "payload-too-large",
+                "Payload too large",
+                str(error),
+            )
+        elif is_unavailable(error):
+            log.warning("database.unavailable", path=path, error=type(error).__name__)
+            await send_problem(
+                send,
+                self._base,
+                path,
+                503,
+                "service-unavailable",
+                "Service unavailable",
+                "the database is unavailable; retry later",
+                retry_after=5,
+            )
+        else:
+            log.exception("request.failed", path=path)
+            await send_problem(
+                send,
+                self._base,
+                path,
+                500,
+                "internal",
+                "Internal error",
+                "an unexpected error occurred; it has been logged",
+            )
+
+
+class BodyLimit:
+    """413 once more than `limit` bytes arrive; counts while streaming (chunked too)."""
+
+    def __init__(self, app: ASGIApp, limit: int, public_base_url: str) -> None:
+        self._app = app
+        self._limit = limit
+        self._base = public_base_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._limit:
+            log.info(
+                "request.rejected", reason="body_too_large", declared=int(declared)
+            )
+            await send_problem(
+                send,
+                self._base,
+                scope["path"],
+                413,
+                "payload-too-large",
+                "Payload too large",
+                self._detail(),
+            )
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self._limit:
+                log.info("request.rejected", reason="body_too_large", received=received)
+                raise BodyTooLarge(self._detail())
+            return message
+
+        await self._app(scope, counting_receive, send)
+
+    def _detail(self) -> str:
+        return f"request body exceeds the limit of {self._limit} bytes"
+
+
+async def send_problem(
+    send: Send,
+    base: str,
+    path: str,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    retry_after: int | None = None,
+) -> None:
+    body = json.dumps(
+        {
+            "type": f"{base}/problems/{slug}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": path,
+        }
+    ).encode()
+    headers = [
+        (b"content-type", MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

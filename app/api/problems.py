@@ -1,0 +1,153 @@
+"""RFC 9457 problem documents: every error the API returns is rendered here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+    slug: ClassVar[str] = "internal"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: object,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+
+
+class BadRequest(Problem):
+    status, title, slug = 400, "Bad request", "bad-request"
+
+
+class Unauthorized(Problem):
+    status, title, slug = 401, "Authentication required", "unauthorized"
+
+
+class SignatureRejected(Problem):
+    status, title, slug = 401, "Webhook signature rejected", "signature-rejected"
+
+
+class Forbidden(Problem):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class NotFound(Problem):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class Conflict(Problem):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class PayloadTooLarge(Problem):
+    status, title, slug = 413, "Payload too large", "payload-too-large"
+
+
+class UnsupportedMediaType(Problem):
+    status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
+
+
+class PayloadRejected(Problem):
+    status, title, slug = 422, "Payload invalid", "payload-invalid"
+
+
+class ServiceUnavailable(Problem):
+    status, title, slug = 503, "Service unavailable", "service-unavailable"
+
+
+class ConnectorNotConfigured(Problem):
+    status, title, slug = 503, "Connector not configured", "connector-not-configured"
+
+
+_STATUS_TITLES = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    title: str,
+    slug: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, object] | None = None,
+) -> JSONResponse:
+    base = getattr(request.app.state, "public_base_url", "")
+    body: dict[str, object] = {
+        "type": f"{base}/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **(extensions or {}),
+    }
+    return JSONResponse(
+        body, status, headers=dict(headers or {}), media_type=MEDIA_TYPE
+    )
+
+
+async def _on_problem(request: Request, problem: Exception) -> JSONResponse:
+    assert isinstance(problem, Problem)
+    return problem_response(
+        request,
+        status=problem.status,
+        title=problem.title,
+        slug=problem.slug,
+        detail=problem.detail,
+        headers=problem.headers,
+        extensions=problem.extensions,
+    )
+
+
+async def _on_validation(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {"pointer": "/" + "/".join(str(p) for p in e["loc"]), "detail": e["msg"]}
+        for e in error.errors()
+    ]
+    log.info("request.rejected", reason="validation", path=request.url.path)
+    return problem_response(
+        request,
+        status=422,
+        title="Request invalid",
+        slug="request-invalid",
+        detail="; ".join(f"{e['pointer']}: {e['detail']}" for e in errors),
+        extensions={"errors": errors},
+    )
+
+
+async def _on_http(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    title = _STATUS_TITLES.get(error.status_code, "HTTP error")
+    return problem_response(
+        request,
+        status=error.status_code,
+        title=title,
+        slug=title.lower().replace(" ", "-"),
+        detail=str(error.detail),
+        headers=error.headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)

@@ -1,0 +1,160 @@
+"""HTTP response and request shapes for the agent-desktop API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.conversations import ConversationView
+from app.customers import CustomerView
+from app.timeline import AttachmentView, MessageView
+
+
+class IdentityOut(BaseModel):
+    kind: str
+    value: str
+    verified: bool
+
+
+class CustomerOut(BaseModel):
+    id: uuid.UUID
+    display_name: str | None
+    identities: list[IdentityOut]
+    tags: list[str]
+    attributes: dict[str, object]
+    created_at: datetime
+    merged_from: list[uuid.UUID]
+
+    @classmethod
+    def from_view(cls, view: CustomerView) -> CustomerOut:
+        return cls(
+            id=view.id,
+            display_name=view.display_name,
+            identities=[
+                IdentityOut(kind=i.kind, value=i.value, verified=i.verified)
+                for i in view.identities
+            ],
+            tags=list(view.tags),
+            attributes=dict(view.attributes),
+            created_at=view.created_at,
+            merged_from=list(view.merged_from),
+        )
+
+
+class CustomerList(BaseModel):
+    items: list[CustomerOut]
+
+
+class CustomerPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, max_length=500)
+    tags: list[str] | None = Field(default=None, max_length=100)
+    attributes: dict[str, object] | None = None
+
+
+class MergeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    merge_customer_id: uuid.UUID
+
+
+class SenderOut(BaseModel):
+    kind: str
+    value: str
+    name: str | None
+
+
+class AttachmentOut(BaseModel):
+    id: uuid.UUID
+    filename: str | None
+    content_type: str | None
+    size: int | None
+    url: str | None
+
+    @classmethod
+    def from_view(cls, view: AttachmentView, base_url: str) -> AttachmentOut:
+        # Bytes we hold are served by us; provider-hosted media keep the provider's URL.
+        url = f"{base_url}/v1/attachments/{view.id}" if view.sha256 else view.url
+        return cls(
+            id=view.id,
+            filename=view.filename,
+            content_type=view.content_type,
+            size=view.size,
+            url=url,
+        )
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    conversation_id: uuid.UUID
+    channel: str
+    direction: str
+    provider: str
+    provider_message_id: str
+    content_type: str
+    sender: SenderOut = Field(serialization_alias="from")
+    subject: str | None
+    text: str
+    full_text: str
+    attachments: list[AttachmentOut]
+    sent_at: datetime
+    received_at: datetime
+    in_reply_to: str | None
+
+    @classmethod
+    def from_view(cls, view: MessageView, base_url: str) -> MessageOut:
+        r = view.row
+        return cls(
+            id=r.id,
+            customer_id=r.customer_id,
+            conversation_id=r.conversation_id,
+            channel=r.channel,
+            direction=r.direction,
+            provider=r.provider,
+            provider_message_id=r.provider_message_id,
+            content_type=r.content_type,
+            sender=SenderOut(
+                kind=r.sender_kind, value=r.sender_value, name=r.sender_name
+            ),
+            subject=r.subject,
+            text=r.text,
+            full_text=r.full_text,
+            attachments=[
+                AttachmentOut.from_view(a, base_url) for a in view.attachments
+            ],
+            sent_at=r.sent_at,
+            received_at=r.received_at,
+            in_reply_to=r.in_reply_to,
+        )
+
+
+class TimelineOut(BaseModel):
+    customer_id: uuid.UUID
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+class ConversationOut(BaseModel):
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    status: str
+    channels: list[str]
+    opened_at: datetime
+    closed_at: datetime | None
+    close_reason: str | None
+    last_message_at: datetime
+    message_count: int
+
+    @classmethod
+    def from_view(cls, view: ConversationView) -> ConversationOut:
+        return cls(**{f: getattr(view, f) for f in ConversationView.__slots__})
+
+
+class ConversationList(BaseModel):
+    items: list[ConversationOut]

@@ -1,0 +1,164 @@
+"""One generic endpoint per registered connector, plus Meta's verification handshake."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import structlog
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from app.api.deps import CurrentSettings, IngestorDep
+from app.api.problems import (
+    BadRequest,
+    ConnectorNotConfigured,
+    Forbidden,
+    PayloadRejected,
+    Problem,
+    SignatureRejected,
+)
+from app.ingest import IngestResult, Outcome, ReplayRejected
+from app.settings import Settings
+from connectors import meta
+from connectors.model import PayloadInvalid, SignatureInvalid, WebhookRequest
+from connectors.registry import CONNECTORS, Connector
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["webhooks"])
+_ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"content": {"application/problem+json": {}}}
+    for code in (400, 401, 413, 422, 503)
+}
+
+
+def _public_url(settings: Settings, request: Request) -> str:
+    """The URL the provider signed: PUBLIC_BASE_URL, not what a proxy handed us."""
+    query = request.url.query
+    return settings.public_base_url + request.url.path + (f"?{query}" if query else "")
+
+
+def _reject(connector: Connector, problem: Problem, reason: str) -> Problem:
+    log.warning(
+        "webhook.rejected",
+        connector=connector.name,
+        reason=reason,
+        status=problem.status,
+        detail=problem.detail,
+    )
+    return problem
+
+
+def _verified_request(
+    connector: Connector, settings: Settings, request: Request, body: bytes
+) -> WebhookRequest:
+    secret = settings.secret(connector.secret_setting)
+    if secret is None:
+        setting = f"OMNIROUTE_{connector.secret_setting.upper()}"
+        raise _reject(
+            connector,
+            ConnectorNotConfigured(
+                f"the {connector.name} connector is disabled until {setting} is set",
+                setting=setting,
+            ),
+            "not_configured",
+        )
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    req = WebhookRequest(
+        body=body,
+        headers=headers,
+        url=_public_url(settings, request),
+        received_at=datetime.now(UTC),
+    )
+    try:
+        connector.verify(req, secret)
+    except SignatureInvalid as error:
+        raise _reject(
+            connector, SignatureRejected(error.reason), "signature_invalid"
+        ) from None
+    return req
+
+
+def _endpoint(connector: Connector) -> Callable[..., Awaitable[Response]]:
+    async def receive(
+        request: Request, settings: CurrentSettings, ingestor: IngestorDep
+    ) -> Response:
+        req = _verified_request(connector, settings, request, await request.body())
+        try:
+            messages = connector.parse(req.body, req.headers)
+            nonce = (
+                connector.replay_key(req.body, req.headers)
+                if connector.replay_key
+                else None
+            )
+        except PayloadInvalid as error:
+            problem = (BadRequest if error.field == "body" else PayloadRejected)(
+                str(error), field=error.field
+            )
+            raise _reject(connector, problem, "payload_invalid") from None
+        results: list[IngestResult] = []
+        for message in messages:
+            try:
+                results.append(
+                    await ingestor.ingest(
+                        message,
+                        connector=connector.name,
+                        received_at=req.received_at,
+                        nonce=nonce,
+                    )
+                )
+            except ReplayRejected as error:
+                raise _reject(
+                    connector, SignatureRejected(str(error)), "replayed"
+                ) from None
+        stored = sum(r.outcome is Outcome.stored for r in results)
+        log.info(
+            "webhook.accepted",
+            connector=connector.name,
+            messages=len(results),
+            stored=stored,
+            duplicates=len(results) - stored,
+            bytes=len(req.body),
+        )
+        return Response(connector.ack.body, media_type=connector.ack.media_type)
+
+    receive.__name__ = f"receive_{connector.name}"
+    receive.__doc__ = f"Inbound {connector.name} webhook: verify, parse, store, 200."
+    return receive
+
+
+for _connector in CONNECTORS:
+    router.add_api_route(
+        _connector.path,
+        _endpoint(_connector),
+        methods=["POST"],
+        responses=_ERRORS,
+        response_class=Response,
+    )
+
+
+@router.get(
+    "/webhooks/meta",
+    response_class=PlainTextResponse,
+    responses={403: _ERRORS[401], 503: _ERRORS[503]},
+)
+async def meta_handshake(
+    request: Request, settings: CurrentSettings
+) -> PlainTextResponse:
+    """Meta's subscription handshake: echo hub.challenge when the verify token matches."""
+    token = settings.secret("meta_verify_token")
+    if token is None:
+        raise ConnectorNotConfigured(
+            "set OMNIROUTE_META_VERIFY_TOKEN to subscribe Meta webhooks",
+            setting="OMNIROUTE_META_VERIFY_TOKEN",
+        )
+    challenge = meta.verify_handshake(dict(request.query_params), token)
+    if challenge is None:
+        log.warning(
+            "webhook.rejected",
+            connector="meta",
+            reason="verify_token_mismatch",
+            status=403,
+        )
+        raise Forbidden("hub.mode must be subscribe and hub.verify_token must match")
+    return PlainTextResponse(challenge)

@@ -1,0 +1,291 @@
+"""Meta inbound webhooks: WhatsApp Cloud API, Messenger and Instagram Messaging.
+
+One app secret signs all three, so they share one connector; `object` in the body
+says which product sent it and `channel` carries that on each message.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Final, NamedTuple, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from connectors import meta_schema as schema
+from connectors.model import (
+    Attachment,
+    Channel,
+    IdentityClaim,
+    IdentityKind,
+    InboundMessage,
+    PayloadInvalid,
+    WebhookRequest,
+)
+from connectors.signing import verify_body_signature
+
+__all__ = ["parse", "verify", "verify_handshake"]
+
+PROVIDER: Final = "meta"
+_WHATSAPP: Final = "whatsapp_business_account"
+# Messenger and Instagram deliver the same `messaging` events under different objects:
+# https://developers.facebook.com/documentation/business-messaging/messenger-platform/webhooks
+_MESSAGING: Final = {
+    "page": (Channel.messenger, IdentityKind.messenger),
+    "instagram": (Channel.instagram, IdentityKind.instagram),
+}
+_MEDIA_TYPES: Final = ("image", "audio", "video", "document", "sticker")
+_CONTENT_FIELDS: Final = (
+    "text",
+    *_MEDIA_TYPES,
+    "location",
+    "interactive",
+    "button",
+    "reaction",
+)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class _Content(NamedTuple):
+    mid: str | None
+    text: str
+    content_type: str
+    attachments: tuple[Attachment, ...] = ()
+
+
+def verify(req: WebhookRequest, secret: str) -> None:
+    """Check X-Hub-Signature-256: `sha256=` + hex HMAC-SHA256 of the raw body under the app secret."""
+    # https://developers.facebook.com/docs/graph-api/webhooks/getting-started#validate-payloads
+    verify_body_signature(req, secret, "x-hub-signature-256")
+
+
+def verify_handshake(params: Mapping[str, str], verify_token: str) -> str | None:
+    """The `hub.challenge` to echo back when Meta's GET subscription check carries our token."""
+    # https://developers.facebook.com/docs/graph-api/webhooks/getting-started#verification-requests
+    given = params.get("hub.verify_token")
+    if params.get("hub.mode") != "subscribe" or given is None or not verify_token:
+        return None
+    if not hmac.compare_digest(given.encode(), verify_token.encode()):
+        return None
+    return params.get("hub.challenge")
+
+
+def parse(body: bytes, headers: Mapping[str, str]) -> list[InboundMessage]:
+    """Every customer message in the POST, in order; statuses, receipts and echoes yield none."""
+    document = _load(body)
+    kind = document.get("object")
+    if kind is None:
+        raise PayloadInvalid("object", "Field required")
+    if kind == _WHATSAPP:
+        return list(_whatsapp(_validate(schema.WaPayload, document)))
+    if isinstance(kind, str) and kind in _MESSAGING:
+        channel, id_kind = _MESSAGING[kind]
+        payload = _validate(schema.MessagingPayload, document)
+        return list(_messaging(payload, channel, id_kind))
+    raise PayloadInvalid("object", f"unsupported value {kind!r}")
+
+
+def _load(body: bytes) -> Mapping[str, object]:
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PayloadInvalid("body", "not valid UTF-8") from exc
+    except (ValueError, RecursionError) as exc:
+        raise PayloadInvalid("body", f"malformed JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise PayloadInvalid("body", "expected a JSON object")
+    return document
+
+
+def _validate(model: type[_M], document: Mapping[str, object]) -> _M:
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise PayloadInvalid(_path(error["loc"]), error["msg"]) from exc
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    """`("entry", 0, "changes")` -> `entry[0].changes`, the way the docs name fields."""
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    return path.removeprefix(".") or "body"
+
+
+def _from_unix(value: object, *, per_second: int) -> datetime | None:
+    """Aware UTC time from a unix count given as int or digit string; None if unusable."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        return _EPOCH + timedelta(milliseconds=int(value) * 1000 // per_second)
+    except (ValueError, OverflowError):
+        return None
+
+
+# WhatsApp Cloud API: one `messages` change per phone number, with the senders'
+# profiles in `contacts` beside the `messages` they sent.
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages
+
+
+def _whatsapp(payload: schema.WaPayload) -> Iterator[InboundMessage]:
+    for entry in payload.entry:
+        for change in entry.changes:
+            # Other fields (account_update, message_template_status_update, ...) carry no chat.
+            if change.field == "messages":
+                yield from _wa_change(change.value)
+
+
+def _wa_change(value: schema.WaValue) -> Iterator[InboundMessage]:
+    names = {c.wa_id: c.profile.name for c in value.contacts if c.wa_id and c.profile}
+    metadata = value.metadata or schema.WaMetadata()
+    recipient = metadata.display_phone_number or metadata.phone_number_id
+    # A change with only `statuses` (sent/delivered/read receipts) has no `messages`.
+    for message in value.messages:
+        yield _wa_message(message, names.get(message.from_), recipient)
+
+
+def _wa_message(
+    message: schema.WaMessage, name: str | None, recipient: str | None
+) -> InboundMessage:
+    kind = message.type or _guess_type(message)
+    text, attachments = _wa_content(message, kind)
+    return InboundMessage(
+        provider=PROVIDER,
+        provider_message_id=message.id,
+        channel=Channel.whatsapp,
+        # `from` is the wa_id: the phone number in international form without "+".
+        sender=IdentityClaim(
+            kind=IdentityKind.phone, value="+" + message.from_, name=name
+        ),
+        text=text,
+        sent_at=_from_unix(message.timestamp, per_second=1),
+        attachments=attachments,
+        recipient=recipient,
+        content_type=kind,
+    )
+
+
+def _guess_type(message: schema.WaMessage) -> str:
+    """Some documented samples (location) omit `type`; name it after its content."""
+    present = message.model_fields_set
+    return next((name for name in _CONTENT_FIELDS if name in present), "unknown")
+
+
+def _wa_content(
+    message: schema.WaMessage, kind: str
+) -> tuple[str, tuple[Attachment, ...]]:
+    media = {
+        "image": message.image,
+        "audio": message.audio,
+        "video": message.video,
+        "document": message.document,
+        "sticker": message.sticker,
+    }.get(kind)
+    if media is None:
+        return _wa_text(message, kind), ()
+    # Only the media id arrives; app/ downloads it through the Graph API media endpoint.
+    attachment = Attachment(
+        provider_media_id=media.id,
+        content_type=media.mime_type,
+        filename=media.filename,
+    )
+    return media.caption or "", (attachment,)
+
+
+def _wa_text(message: schema.WaMessage, kind: str) -> str:
+    """Readable text of a non-media message; "" for types we record but cannot render."""
+    if kind == "text" and message.text:
+        return message.text.body
+    if kind == "location" and message.location:
+        return _location_text(message.location)
+    if kind == "interactive" and message.interactive:
+        reply = message.interactive.button_reply or message.interactive.list_reply
+        return (reply.title or "") if reply else ""
+    if kind == "button" and message.button:
+        return message.button.text or ""
+    if kind == "reaction" and message.reaction:
+        return message.reaction.emoji or ""  # no emoji: the user removed a reaction
+    return ""
+
+
+def _location_text(location: schema.WaLocation) -> str:
+    label = ", ".join(part for part in (location.name, location.address) if part)
+    if location.latitude is None or location.longitude is None:
+        return label
+    return f"{label} ({location.latitude}, {location.longitude})".strip()
+
+
+# Messenger and Instagram: `entry[].messaging[]` events, one per message or action.
+# https://developers.facebook.com/documentation/business-messaging/messenger-platform/webhooks/webhook-events/messages
+
+
+def _messaging(
+    payload: schema.MessagingPayload, channel: Channel, id_kind: IdentityKind
+) -> Iterator[InboundMessage]:
+    for e, entry in enumerate(payload.entry):
+        for i, event in enumerate(entry.messaging):
+            path = f"entry[{e}].messaging[{i}]"
+            message = _messaging_event(event, path, channel, id_kind)
+            if message is not None:
+                yield message
+
+
+def _messaging_event(
+    event: schema.MessagingEvent, path: str, channel: Channel, id_kind: IdentityKind
+) -> InboundMessage | None:
+    if event.message is not None:
+        content = _message_content(event.message)
+    else:
+        content = _postback_content(event.postback)
+    if content is None:
+        return None  # delivery, read, reaction, optin, echo: nothing the customer wrote
+    sender = _sender_id(event, path)
+    return InboundMessage(
+        provider=PROVIDER,
+        # Postbacks carry `mid` only from Graph API v11; older ones get a stable key.
+        provider_message_id=content.mid or f"postback:{sender}:{event.timestamp}",
+        channel=channel,
+        sender=IdentityClaim(kind=id_kind, value=sender),
+        text=content.text,
+        sent_at=_from_unix(event.timestamp, per_second=1000),
+        attachments=content.attachments,
+        recipient=event.recipient.id if event.recipient else None,
+        content_type=content.content_type,
+    )
+
+
+def _message_content(message: schema.MessagingMessage) -> _Content | None:
+    # Echoes are our own page's outbound messages; a deleted message is an unsend notice.
+    # https://developers.facebook.com/documentation/business-messaging/messenger-platform/webhooks/webhook-events/message-echoes
+    if message.is_echo or message.is_deleted:
+        return None
+    attachments = tuple(
+        Attachment(url=item.payload.url if item.payload else None)
+        for item in message.attachments
+    )
+    return _Content(
+        message.mid, message.text or "", _message_kind(message), attachments
+    )
+
+
+def _message_kind(message: schema.MessagingMessage) -> str:
+    if message.is_unsupported:
+        return "unsupported"
+    if message.attachments:
+        return message.attachments[0].type  # image, video, audio, file, fallback, ...
+    return "quick_reply" if message.quick_reply is not None else "text"
+
+
+def _postback_content(postback: schema.Postback | None) -> _Content | None:
+    # https://developers.facebook.com/documentation/business-messaging/messenger-platform/webhooks/webhook-events/messaging_postbacks
+    if postback is None:
+        return None
+    return _Content(postback.mid, postback.title or "", "postback")
+
+
+def _sender_id(event: schema.MessagingEvent, path: str) -> str:
+    if event.sender is None or not event.sender.id:
+        raise PayloadInvalid(f"{path}.sender.id", "Field required")
+    return event.sender.id

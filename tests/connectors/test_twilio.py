@@ -1,0 +1,404 @@
+"""Twilio connector: published signature vectors, sample webhooks, malformed input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+
+from connectors import twilio
+from connectors.model import (
+    Attachment,
+    Channel,
+    IdentityClaim,
+    IdentityKind,
+    PayloadInvalid,
+    SignatureInvalid,
+    WebhookRequest,
+)
+
+DATA = Path(__file__).parent.parent / "data" / "twilio"
+RECEIVED_AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+# Twilio's worked example from its security guide (see tests/data/twilio/SOURCES.md).
+DOC_TOKEN = "12345"
+DOC_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+DOC_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Caller": "+12349013030",
+    "Digits": "1234",
+    "From": "+12349013030",
+    "To": "+18005551212",
+}
+DOC_SIGNATURE = "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+
+# twilio-python tests/unit/test_request_validator.py (also twilio-ruby/java/go).
+SDK_PARAMS = {**DOC_PARAMS, "Caller": "+14158675309", "From": "+14158675309"}
+SDK_SIGNATURE = "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+SDK_DUPLICATES = [
+    ("Sid", "CA123"),
+    ("SidAccount", "AC123"),
+    ("Digits", "5678"),
+    ("Digits", "1234"),
+]
+SDK_DUPLICATE_SIGNATURE = "IK+Dwps556ElfBT0I3Rgjkr1wJU="
+
+SMS_SID = "SM3f6c0d2b9a8e4f71b2c5d8e9a0b1c2d3"
+WHATSAPP_SID = "SM7e1d2c3b4a5f60718293a4b5c6d7e8f0"
+MMS_SID = "MM5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
+MEDIA_BASE = (
+    "https://api.twilio.com/2010-04-01/Accounts/AC0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+    f"/Messages/{MMS_SID}/Media/"
+)
+
+
+def sample(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def request(body: bytes, url: str, signature: str | None) -> WebhookRequest:
+    headers = {} if signature is None else {"x-twilio-signature": signature}
+    return WebhookRequest(body=body, headers=headers, url=url, received_at=RECEIVED_AT)
+
+
+def form(params: dict[str, str] | list[tuple[str, str]]) -> bytes:
+    return urlencode(params).encode()
+
+
+# --- expected_signature ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "signature"),
+    [
+        pytest.param(DOC_URL, DOC_PARAMS, DOC_SIGNATURE, id="docs-worked-example"),
+        pytest.param(
+            DOC_URL,
+            list(reversed(DOC_PARAMS.items())),
+            DOC_SIGNATURE,
+            id="docs-example-order-independent",
+        ),
+        pytest.param(DOC_URL, SDK_PARAMS, SDK_SIGNATURE, id="sdk-vector"),
+        pytest.param(
+            DOC_URL, SDK_DUPLICATES, SDK_DUPLICATE_SIGNATURE, id="sdk-repeated-names"
+        ),
+        pytest.param(
+            DOC_URL,
+            list(reversed(SDK_DUPLICATES)),
+            SDK_DUPLICATE_SIGNATURE,
+            id="repeated-names-sorted-by-value",
+        ),
+        pytest.param(
+            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            SDK_PARAMS,
+            "kvajT1Ptam85bY51eRf/AJRuM3w=",
+            id="sdk-https-with-443",
+        ),
+    ],
+)
+def test_expected_signature_matches_published_vectors(
+    url: str, params: twilio.Params, signature: str
+) -> None:
+    assert twilio.expected_signature(url, params, DOC_TOKEN) == signature
+
+
+# --- verify ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "url", "signature"),
+    [
+        pytest.param(
+            form(DOC_PARAMS), DOC_URL, DOC_SIGNATURE, id="docs-example-as-post"
+        ),
+        pytest.param(
+            form(list(reversed(SDK_DUPLICATES))),
+            DOC_URL,
+            SDK_DUPLICATE_SIGNATURE,
+            id="repeated-names-in-body",
+        ),
+        pytest.param(
+            form(SDK_PARAMS),
+            "https://mycompany.com:1234/myapp.php?foo=1&bar=2",
+            SDK_SIGNATURE,
+            id="sdk-https-port-removed",
+        ),
+        pytest.param(
+            form(SDK_PARAMS),
+            "http://mycompany.com:1234/myapp.php?foo=1&bar=2",
+            "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=",
+            id="sdk-http-port-kept",
+        ),
+        pytest.param(
+            form(SDK_PARAMS),
+            DOC_URL,
+            "kvajT1Ptam85bY51eRf/AJRuM3w=",
+            id="sdk-https-443-added",
+        ),
+        pytest.param(
+            form(SDK_PARAMS),
+            "http://mycompany.com/myapp.php?foo=1&bar=2",
+            "0ZXoZLH/DfblKGATFgpif+LLRf4=",
+            id="sdk-http-80-added",
+        ),
+    ],
+)
+def test_verify_accepts_published_vectors(
+    body: bytes, url: str, signature: str
+) -> None:
+    twilio.verify(request(body, url, signature), DOC_TOKEN)
+
+
+def test_verify_accepts_blank_values_and_a_url_with_a_bad_port() -> None:
+    url = "https://mycompany.com:port/hook"
+    params = [("Body", ""), ("From", "+14155550100")]
+    signature = twilio.expected_signature(url, params, "token")
+
+    twilio.verify(request(b"Body=&From=%2B14155550100", url, signature), "token")
+
+
+def test_verify_accepts_a_signed_sample_webhook() -> None:
+    url = "https://omniroute.example.com/webhooks/twilio/sms"
+    body = sample("sms.form")
+    expected = (
+        "nWd1Evwx+q/9e0s0RLn2mQKMiWs="  # computed with `openssl dgst -sha1 -hmac`
+    )
+
+    assert twilio.expected_signature(url, parse_qsl(body.decode()), "token") == expected
+    twilio.verify(request(body, url, expected), "token")
+
+
+@pytest.mark.parametrize(
+    ("body", "url", "signature", "token", "reason"),
+    [
+        pytest.param(
+            form(DOC_PARAMS),
+            DOC_URL,
+            DOC_SIGNATURE,
+            "54321",
+            "does not match",
+            id="wrong-token",
+        ),
+        pytest.param(
+            form({**DOC_PARAMS, "Digits": "9999"}),
+            DOC_URL,
+            DOC_SIGNATURE,
+            DOC_TOKEN,
+            "does not match",
+            id="tampered-param",
+        ),
+        pytest.param(
+            form({**DOC_PARAMS, "Body": "injected"}),
+            DOC_URL,
+            DOC_SIGNATURE,
+            DOC_TOKEN,
+            "does not match",
+            id="added-param",
+        ),
+        pytest.param(
+            form(DOC_PARAMS),
+            "https://mycompany.com/myapp.php?foo=1&bar=3",
+            DOC_SIGNATURE,
+            DOC_TOKEN,
+            "does not match",
+            id="url-query-mismatch",
+        ),
+        pytest.param(
+            form(DOC_PARAMS),
+            "http://mycompany.com/myapp.php?foo=1&bar=2",
+            DOC_SIGNATURE,
+            DOC_TOKEN,
+            "does not match",
+            id="url-scheme-mismatch",
+        ),
+        pytest.param(
+            form(DOC_PARAMS),
+            DOC_URL,
+            DOC_SIGNATURE.lower(),
+            DOC_TOKEN,
+            "does not match",
+            id="signature-case-matters",
+        ),
+        pytest.param(
+            form(DOC_PARAMS),
+            DOC_URL,
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ=é",
+            DOC_TOKEN,
+            "does not match",
+            id="non-ascii-signature",
+        ),
+        pytest.param(
+            form(DOC_PARAMS),
+            DOC_URL,
+            None,
+            DOC_TOKEN,
+            "is missing",
+            id="missing-header",
+        ),
+        pytest.param(
+            form(DOC_PARAMS), DOC_URL, "", DOC_TOKEN, "is missing", id="empty-header"
+        ),
+        pytest.param(
+            b"Body=\xff",
+            DOC_URL,
+            DOC_SIGNATURE,
+            DOC_TOKEN,
+            "not UTF-8",
+            id="binary-body",
+        ),
+    ],
+)
+def test_verify_rejects(
+    body: bytes, url: str, signature: str | None, token: str, reason: str
+) -> None:
+    with pytest.raises(SignatureInvalid, match=reason) as caught:
+        twilio.verify(request(body, url, signature), token)
+
+    assert token not in caught.value.reason
+
+
+# --- parse -------------------------------------------------------------------
+
+
+def test_parse_inbound_sms() -> None:
+    [message] = twilio.parse(sample("sms.form"), {})
+
+    assert message.provider == "twilio"
+    assert message.provider_message_id == SMS_SID
+    assert message.channel is Channel.sms
+    assert message.sender == IdentityClaim(
+        kind=IdentityKind.phone, value="+14155550100"
+    )
+    assert message.text == "Hi! Where is my order #42?"
+    assert message.recipient == "+14155551212"
+    assert message.attachments == ()
+    assert message.content_type == "text"
+    assert message.sent_at is None
+
+
+def test_parse_inbound_whatsapp() -> None:
+    [message] = twilio.parse(sample("whatsapp.form"), {})
+
+    assert message.provider_message_id == WHATSAPP_SID
+    assert message.channel is Channel.whatsapp
+    assert message.sender == IdentityClaim(
+        kind=IdentityKind.phone, value="+5511987650100", name="Ana Souza"
+    )
+    assert message.text == "Olá, preciso de ajuda"
+    assert message.recipient == "+14155238886"
+    assert message.content_type == "text"
+
+
+def test_parse_inbound_mms() -> None:
+    [message] = twilio.parse(sample("mms.form"), {})
+
+    assert message.provider_message_id == MMS_SID
+    assert message.channel is Channel.sms
+    assert message.text == "Photo of the damage and the receipt"
+    assert message.content_type == "media"
+    assert message.attachments == (
+        Attachment(
+            url=MEDIA_BASE + "ME1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f",
+            content_type="image/jpeg",
+            provider_media_id="ME1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f",
+        ),
+        Attachment(
+            url=MEDIA_BASE + "ME6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c",
+            content_type="application/pdf",
+            provider_media_id="ME6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c",
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "attribute", "expected"),
+    [
+        pytest.param(
+            {"SmsMessageSid": "SM1", "From": "+14155550100"},
+            "provider_message_id",
+            "SM1",
+            id="legacy-sid-only",
+        ),
+        pytest.param(
+            {"MessageSid": "SM1", "From": "12345", "Body": "STOP"},
+            "sender",
+            IdentityClaim(kind=IdentityKind.phone, value="12345"),
+            id="short-code-sender-stays-raw",
+        ),
+        pytest.param(
+            {"MessageSid": "SM1", "From": "whatsapp:+1", "ProfileName": ""},
+            "sender",
+            IdentityClaim(kind=IdentityKind.phone, value="+1", name=None),
+            id="blank-profile-name",
+        ),
+        pytest.param(
+            {"MessageSid": "SM1", "From": "+14155550100"}, "text", "", id="no-body"
+        ),
+        pytest.param(
+            {"MessageSid": "SM1", "From": "+14155550100"},
+            "recipient",
+            None,
+            id="no-to",
+        ),
+        pytest.param(
+            {"MessageSid": "SM1", "From": "+14155550100", "NumMedia": ""},
+            "attachments",
+            (),
+            id="blank-num-media",
+        ),
+        pytest.param(
+            {
+                "MessageSid": "MM1",
+                "From": "+14155550100",
+                "NumMedia": "1",
+                "MediaUrl0": "https://api.twilio.com/",
+            },
+            "attachments",
+            (Attachment(url="https://api.twilio.com/"),),
+            id="media-url-without-sid-or-type",
+        ),
+    ],
+)
+def test_parse_optional_fields(
+    params: dict[str, str], attribute: str, expected: object
+) -> None:
+    [message] = twilio.parse(form(params), {})
+
+    assert getattr(message, attribute) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param(b"MessageSid=SM1&From=%2B1&Body=\xff", "body", id="not-utf8"),
+        pytest.param(b"MessageSid=SM1&Body=hi", "From", id="missing-from"),
+        pytest.param(b"MessageSid=SM1&From=", "From", id="empty-from"),
+        pytest.param(b"MessageSid=SM1&From=whatsapp%3A", "From", id="prefix-only-from"),
+        pytest.param(b"From=%2B14155550100", "SmsMessageSid", id="missing-sid"),
+        pytest.param(b"", "From", id="empty-body"),
+        pytest.param(
+            b"MessageSid=SM1&From=%2B1&NumMedia=two", "NumMedia", id="num-media-text"
+        ),
+        pytest.param(
+            b"MessageSid=SM1&From=%2B1&NumMedia=-1", "NumMedia", id="num-media-negative"
+        ),
+        pytest.param(
+            b"MessageSid=SM1&From=%2B1&NumMedia=2&MediaUrl0=https%3A%2F%2Fx%2FME1",
+            "MediaUrl1",
+            id="media-url-missing",
+        ),
+    ],
+)
+def test_parse_rejects_malformed(body: bytes, field: str) -> None:
+    with pytest.raises(PayloadInvalid) as caught:
+        twilio.parse(body, {})
+
+    assert caught.value.field == field
+
+
+def test_ack_body_is_empty_twiml() -> None:
+    assert twilio.ACK_BODY == (
+        b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+    )
