@@ -39,7 +39,8 @@ _ADD_VERIFIED = text(
 )
 _ADD_CLAIM = text(
     "INSERT INTO identities (customer_id, kind, value, verified, name_hint)"
-    " SELECT :customer_id, :kind, :value, false, :name WHERE NOT EXISTS ("
+    " SELECT CAST(:customer_id AS uuid), CAST(:kind AS varchar), CAST(:value AS text),"
+    " false, CAST(:name AS text) WHERE NOT EXISTS ("
     "  SELECT 1 FROM identities WHERE customer_id = :customer_id"
     "  AND kind = :kind AND value = :value AND verified)"
     " ON CONFLICT (customer_id, kind, value) WHERE NOT verified DO NOTHING"

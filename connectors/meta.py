@@ -57,13 +57,13 @@ class _Content(NamedTuple):
 
 
 def verify(req: WebhookRequest, secret: str) -> None:
-    """Check X-Hub-Signature-256: `sha256=` + hex HMAC-SHA256 of the raw body under the app secret."""
+    """Raise unless X-Hub-Signature-256 is `sha256=` + HMAC-SHA256 of the raw body."""
     # https://developers.facebook.com/docs/graph-api/webhooks/getting-started#validate-payloads
     verify_body_signature(req, secret, "x-hub-signature-256")
 
 
 def verify_handshake(params: Mapping[str, str], verify_token: str) -> str | None:
-    """The `hub.challenge` to echo back when Meta's GET subscription check carries our token."""
+    """The `hub.challenge` to echo when Meta's GET subscription check has our token."""
     # https://developers.facebook.com/docs/graph-api/webhooks/getting-started#verification-requests
     given = params.get("hub.verify_token")
     if params.get("hub.mode") != "subscribe" or given is None or not verify_token:
@@ -74,7 +74,7 @@ def verify_handshake(params: Mapping[str, str], verify_token: str) -> str | None
 
 
 def parse(body: bytes, headers: Mapping[str, str]) -> list[InboundMessage]:
-    """Every customer message in the POST, in order; statuses, receipts and echoes yield none."""
+    """Every customer message in the POST, in order; statuses and echoes yield none."""
     document = _load(body)
     kind = document.get("object")
     if kind is None:
@@ -115,7 +115,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def _from_unix(value: object, *, per_second: int) -> datetime | None:
-    """Aware UTC time from a unix count given as int or digit string; None if unusable."""
+    """Aware UTC time from a unix count (int or digit string); None if unusable."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         return None
     try:
@@ -132,7 +132,7 @@ def _from_unix(value: object, *, per_second: int) -> datetime | None:
 def _whatsapp(payload: schema.WaPayload) -> Iterator[InboundMessage]:
     for entry in payload.entry:
         for change in entry.changes:
-            # Other fields (account_update, message_template_status_update, ...) carry no chat.
+            # Other fields (account_update, template status, ...) carry no chat.
             if change.field == "messages":
                 yield from _wa_change(change.value)
 
@@ -195,7 +195,7 @@ def _wa_content(
 
 
 def _wa_text(message: schema.WaMessage, kind: str) -> str:
-    """Readable text of a non-media message; "" for types we record but cannot render."""
+    """Readable text of a non-media message; "" for types we record but cannot show."""
     if kind == "text" and message.text:
         return message.text.body
     if kind == "location" and message.location:
@@ -257,7 +257,7 @@ def _messaging_event(
 
 
 def _message_content(message: schema.MessagingMessage) -> _Content | None:
-    # Echoes are our own page's outbound messages; a deleted message is an unsend notice.
+    # Echoes are our page's own outbound messages; is_deleted is an unsend notice.
     # https://developers.facebook.com/documentation/business-messaging/messenger-platform/webhooks/webhook-events/message-echoes
     if message.is_echo or message.is_deleted:
         return None

@@ -67,7 +67,9 @@ class InboundMessage:
     sent_at: datetime | None = None  # provider clock; None when absent or unparsable
     attachments: tuple[Attachment, ...] = ()
     email: EmailHeaders | None = None
-    linked_identities: tuple[IdentityClaim, ...] = ()  # e.g. a chat visitor's email/phone
+    linked_identities: tuple[
+        IdentityClaim, ...
+    ] = ()  # e.g. a chat visitor's email/phone
     locale: str | None = None
     recipient: str | None = None  # our address / number / page the message was sent to
     content_type: str = "text"  # text, image, location, reaction, button, ...

@@ -120,7 +120,10 @@ def _required(form: Mapping[str, str], name: str) -> str:
 
 def _message_sid(form: Mapping[str, str]) -> str:
     # SmsMessageSid is the legacy name Twilio still sends alongside MessageSid.
-    return form.get("MessageSid") or _required(form, "SmsMessageSid")
+    sid = form.get("MessageSid") or form.get("SmsMessageSid")
+    if not sid:
+        raise PayloadInvalid("MessageSid", "is required")
+    return sid
 
 
 def _channel(from_: str) -> Channel:

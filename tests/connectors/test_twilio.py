@@ -376,7 +376,10 @@ def test_parse_optional_fields(
         pytest.param(b"MessageSid=SM1&Body=hi", "From", id="missing-from"),
         pytest.param(b"MessageSid=SM1&From=", "From", id="empty-from"),
         pytest.param(b"MessageSid=SM1&From=whatsapp%3A", "From", id="prefix-only-from"),
-        pytest.param(b"From=%2B14155550100", "SmsMessageSid", id="missing-sid"),
+        pytest.param(b"From=%2B14155550100", "MessageSid", id="missing-sid"),
+        pytest.param(
+            b"MessageSid=&SmsMessageSid=&From=%2B1", "MessageSid", id="blank-sids"
+        ),
         pytest.param(b"", "From", id="empty-body"),
         pytest.param(
             b"MessageSid=SM1&From=%2B1&NumMedia=two", "NumMedia", id="num-media-text"
