@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.policy import EmailPolicy
+from email.policy import EmailPolicy, default
 from email.utils import parsedate_to_datetime
 from typing import Final, cast
 
@@ -23,6 +23,7 @@ _REPLY_LANGUAGES: Final = ("en", "de", "fr", "es", "it", "nl")
 _MSG_ID: Final = re.compile(r"<([^<>\s]+)>")  # RFC 5322 §3.6.4 msg-id
 _FOLD: Final = re.compile(r"\r\n?|\n")
 _BLANK_RUN: Final = re.compile(r"\n{3,}")
+_LEADING_BLANK_LINES: Final = re.compile(r"\A(?:[ \t]*\n)+")
 
 
 class _TolerantPolicy(EmailPolicy):
@@ -41,6 +42,9 @@ class _TolerantPolicy(EmailPolicy):
 
 
 _PARSER: Final = BytesParser(policy=_TolerantPolicy())
+# An attached message is re-serialized in RFC 5322 canonical form (CRLF, §2.1)
+# with its header fields exactly as they arrived (no refolding or re-encoding).
+_CANONICAL: Final = default.clone(refold_source="none", linesep="\r\n")
 
 
 def read_message(raw: bytes) -> EmailMessage:
@@ -66,6 +70,15 @@ def part_text(part: Message) -> str:
         return data.decode("utf-8", errors="replace")
 
 
+def part_bytes(part: Message) -> bytes:
+    """A leaf part's transfer-decoded bytes; an attached message as RFC 5322 bytes."""
+    payload = part.get_payload(decode=True)
+    if isinstance(payload, bytes):
+        return payload
+    attached = cast(Message, part.get_payload(0))  # a message/* part holds one message
+    return attached.as_bytes(policy=_CANONICAL)
+
+
 def html_to_text(html: str) -> str:
     """Readable plain text for an HTML body (links kept inline, images dropped)."""
     converter = html2text.HTML2Text()
@@ -74,10 +87,9 @@ def html_to_text(html: str) -> str:
     converter.ignore_emphasis = True
     converter.unicode_snob = True  # keep "é" rather than an ASCII look-alike
     text: str = converter.handle(html)
-    lines = "\n".join(
-        line.rstrip() for line in text.split("\n")
-    )  # drop "  " hard breaks
-    return _BLANK_RUN.sub("\n\n", lines).strip()
+    # rstrip drops the two spaces html2text writes before each <br> line break.
+    lines = "\n".join(line.rstrip() for line in text.split("\n"))
+    return _trim(_BLANK_RUN.sub("\n\n", lines))
 
 
 def strip_quoted_reply(text: str) -> str:
@@ -85,14 +97,14 @@ def strip_quoted_reply(text: str) -> str:
     stripped = _newest_reply(text)
     # The parser trims every line; when it removed nothing, keep the indentation.
     unchanged = "\n".join(line.strip() for line in text.split("\n")).strip()
-    return text.strip() if stripped == unchanged else stripped
+    return _trim(text) if stripped == unchanged else stripped
 
 
 def reply_and_full(full: str, stripped: str | None = None) -> tuple[str, str | None]:
     """`text` (provider-stripped or ours) and `full_text` (None when it adds nothing)."""
-    full = _unix_lines(full)
+    full = _trim(full)
     if stripped and stripped.strip():
-        text = _unix_lines(stripped)
+        text = _trim(stripped)
     else:
         text = strip_quoted_reply(full)
     return text, (full if full != text else None)
@@ -145,9 +157,9 @@ def email_claim(value: str | None) -> IdentityClaim | None:
     return IdentityClaim(kind=IdentityKind.email, value=address, name=name)
 
 
-def _unix_lines(text: str) -> str:
-    """LF line endings and no outer whitespace; nothing else changes."""
-    return text.replace("\r\n", "\n").strip()
+def _trim(text: str) -> str:
+    """LF line endings, no blank lines before the text, no whitespace after it."""
+    return _LEADING_BLANK_LINES.sub("", text.replace("\r\n", "\n")).rstrip()
 
 
 def _newest_reply(text: str) -> str:

@@ -24,6 +24,7 @@ from connectors.email_text import (
     email_headers,
     html_to_text,
     parse_date,
+    part_bytes,
     part_text,
     read_message,
     reply_and_full,
@@ -39,6 +40,7 @@ from connectors.model import (
 )
 
 _MAX_SKEW_SECONDS: Final = 15 * 60
+_LIMIT: Final = f"(limit {_MAX_SKEW_SECONDS} s)"
 _SIGNED_FIELDS: Final = ("timestamp", "token", "signature")
 _UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")  # bounded, so int() stays cheap
 _ATTACHMENT_NAME: Final = re.compile(r"attachment-([1-9][0-9]*)")
@@ -146,8 +148,7 @@ def _read_multipart(body: bytes, content_type: str) -> _Form:
 
 
 def _file(part: Message) -> Attachment:
-    payload = part.get_payload(decode=True)
-    content = payload if isinstance(payload, bytes) else b""
+    content = part_bytes(part)  # an .eml upload arrives as message/rfc822
     return Attachment(
         filename=part.get_filename() or None,
         content_type=part.get_content_type(),
@@ -176,9 +177,9 @@ def _check_fresh(timestamp: str, received_at: datetime) -> None:
         raise SignatureInvalid("timestamp is not unix seconds")
     age = received_at.timestamp() - int(timestamp)
     if age > _MAX_SKEW_SECONDS:
-        raise SignatureInvalid(f"timestamp is {age:.0f} s in the past (limit 900 s)")
+        raise SignatureInvalid(f"timestamp is {age:.0f} s in the past {_LIMIT}")
     if -age > _MAX_SKEW_SECONDS:
-        raise SignatureInvalid(f"timestamp is {-age:.0f} s in the future (limit 900 s)")
+        raise SignatureInvalid(f"timestamp is {-age:.0f} s in the future {_LIMIT}")
 
 
 def _message_headers(raw: str | None) -> list[tuple[str, str]]:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from email.message import EmailMessage, Message, MIMEPart
-from email.policy import default
-from typing import Final, cast
+from typing import Final
 
 from connectors.email_text import (
     email_claim,
@@ -18,6 +17,7 @@ from connectors.email_text import (
     header_text,
     html_to_text,
     parse_date,
+    part_bytes,
     part_text,
     read_message,
     reply_and_full,
@@ -32,8 +32,6 @@ from connectors.model import (
 from connectors.signing import verify_body_signature
 
 SIGNATURE_HEADER: Final = "x-omniroute-signature"
-# Re-emit headers exactly as they arrived when an attached message is serialized.
-_AS_RECEIVED: Final = default.clone(refold_source="none")
 
 
 def verify(req: WebhookRequest, secret: str) -> None:
@@ -116,8 +114,8 @@ def _leaves(part: MIMEPart) -> Iterator[MIMEPart]:
 
 
 def _is_attachment(part: Message) -> bool:
-    # RFC 2183: "attachment" always counts; inline parts (signature logos, images
-    # an HTML body shows) don't, unless they are named and have no disposition.
+    # RFC 2183: "attachment" always counts and "inline" (signature logos, images
+    # the HTML shows) never does; a part without a disposition counts if named.
     disposition = part.get_content_disposition()
     if disposition == "attachment":
         return True
@@ -125,19 +123,10 @@ def _is_attachment(part: Message) -> bool:
 
 
 def _attachment(part: Message) -> Attachment:
-    content = _content(part)
+    content = part_bytes(part)
     return Attachment(
         filename=part.get_filename() or None,
         content_type=part.get_content_type(),
         size=len(content),
         content=content,
     )
-
-
-def _content(part: Message) -> bytes:
-    """Transfer-decoded bytes; a forwarded message/rfc822 as its own RFC 5322 bytes."""
-    payload = part.get_payload(decode=True)
-    if isinstance(payload, bytes):
-        return payload
-    attached = cast(Message, part.get_payload(0))  # a message/* part holds one message
-    return attached.as_bytes(policy=_AS_RECEIVED)

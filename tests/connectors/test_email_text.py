@@ -1,0 +1,319 @@
+"""Shared email helpers: reply stripping, HTML to text, Message-IDs, dates, addresses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from connectors.email_text import (
+    email_claim,
+    email_headers,
+    header_text,
+    html_to_text,
+    message_ids,
+    parse_date,
+    part_text,
+    read_message,
+    reply_and_full,
+    strip_quoted_reply,
+)
+from connectors.model import EmailHeaders, IdentityClaim, IdentityKind
+
+GMAIL_REPLY = """\
+Sounds good, Thursday at 3pm works for me.
+
+Thanks,
+Dana
+
+On Tue, Mar 4, 2025 at 9:12\u202fAM Omniroute Support <support@omniroute.example> wrote:
+
+> Hi Dana,
+>
+> Could we schedule a call this week?
+>
+> Best regards,
+> Support
+"""
+
+OUTLOOK_REPLY = (
+    "Please cancel order 4471, it was placed twice.\r\n"
+    "\r\n"
+    "Peter Smith\r\n"
+    "\r\n"
+    "________________________________\r\n"
+    "From: Omniroute Support <support@omniroute.example>\r\n"
+    "Sent: Monday, March 3, 2025 4:05 PM\r\n"
+    "To: Peter Smith <peter.smith@example.org>\r\n"
+    "Subject: Your order 4471 has shipped\r\n"
+    "\r\n"
+    "Hello Peter,\r\n"
+    "your order has shipped.\r\n"
+)
+
+GERMAN_REPLY = """\
+Hallo,
+
+ich habe die Rechnung immer noch nicht erhalten.
+
+Viele Grüße
+Jonas Weber
+
+Am Mo., 3. März 2025 um 10:15 Uhr schrieb Kundenservice <service@omniroute.example>:
+> Guten Tag Herr Weber,
+>
+> Ihre Rechnung ist unterwegs.
+"""
+
+HYPHEN_LIST = """\
+Hi,
+
+I need:
+- a corrected invoice
+- a refund of the shipping fee
+
+Thanks,
+Anna
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            GMAIL_REPLY, "Sounds good, Thursday at 3pm works for me.", id="gmail"
+        ),
+        pytest.param(
+            OUTLOOK_REPLY,
+            "Please cancel order 4471, it was placed twice.\n\nPeter Smith",
+            id="outlook-from-sent-block",
+        ),
+        pytest.param(
+            GERMAN_REPLY,
+            "Hallo,\n\nich habe die Rechnung immer noch nicht erhalten.",
+            id="german-am-schrieb",
+        ),
+        pytest.param(
+            HYPHEN_LIST,
+            "Hi,\n\nI need:\n- a corrected invoice\n- a refund of the shipping fee",
+            id="hyphen-list-is-not-a-signature",
+        ),
+        pytest.param(
+            "Yes, please go ahead.\n\n> Shall we ship it today?\n> Omniroute\n",
+            "Yes, please go ahead.",
+            id="bare-quote-without-attribution",
+        ),
+        pytest.param("Hello\n\n-- \nBob\n", "Hello", id="dash-dash-signature"),
+        pytest.param(
+            "> quoted only\n> nothing new\n",
+            "> quoted only\n> nothing new",
+            id="all-quoted-kept",
+        ),
+        pytest.param(
+            "Table:\n    a  1\n    b  2\n",
+            "Table:\n    a  1\n    b  2",
+            id="nothing-to-strip-keeps-indentation",
+        ),
+        pytest.param("", "", id="empty"),
+    ],
+)
+def test_strip_quoted_reply(text: str, expected: str) -> None:
+    assert strip_quoted_reply(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("full", "stripped", "expected"),
+    [
+        pytest.param(
+            "New part\r\n\r\n> old part\r\n",
+            None,
+            ("New part", "New part\n\n> old part"),
+            id="computed",
+        ),
+        pytest.param(
+            "Body\n\n> quoted",
+            "Provider stripped\r\ntext ",
+            ("Provider stripped\ntext", "Body\n\n> quoted"),
+            id="provider-stripped-wins",
+        ),
+        pytest.param(
+            "Body\n\n> quoted",
+            "  \n",
+            ("Body", "Body\n\n> quoted"),
+            id="blank-stripped",
+        ),
+        pytest.param("Just this.\n", None, ("Just this.", None), id="same-no-full"),
+    ],
+)
+def test_reply_and_full(
+    full: str, stripped: str | None, expected: tuple[str, str | None]
+) -> None:
+    assert reply_and_full(full, stripped) == expected
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        pytest.param(
+            "<html><head><style>p {color: red}</style></head><body>"
+            "<p>Hello <b>Jane</b>,</p>"
+            '<p>Your <a href="https://example.com/t/1">ticket</a> &amp; invoice'
+            "<br>are ready.</p>"
+            '<img src="cid:logo" alt="logo"></body></html>',
+            "Hello Jane,\n\nYour [ticket](https://example.com/t/1) & invoice\nare ready.",
+            id="paragraphs-links-no-images",
+        ),
+        pytest.param(
+            "<ul><li>one</li><li>two</li></ul><p>caf&eacute; &nbsp;ok</p>",
+            "  * one\n  * two\n\ncafé \xa0ok",
+            id="lists-and-entities",
+        ),
+        pytest.param(
+            "<p>a</p><br><br><br><br><p>b</p>", "a\n\nb", id="blank-runs-collapsed"
+        ),
+        pytest.param("", "", id="empty"),
+    ],
+)
+def test_html_to_text(html: str, expected: str) -> None:
+    assert html_to_text(html) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(None, (), id="none"),
+        pytest.param("", (), id="empty"),
+        pytest.param(
+            "<1234@local.machine.example>", ("1234@local.machine.example",), id="one"
+        ),
+        pytest.param(
+            "<1234@local.machine.example>\r\n <3456@example.net>",
+            ("1234@local.machine.example", "3456@example.net"),
+            id="folded-references",
+        ),
+        pytest.param("<a@x>,<b@y>", ("a@x", "b@y"), id="comma-separated"),
+        pytest.param("a@x b@y", ("a@x", "b@y"), id="bare-ids"),
+        pytest.param("a@x, <", ("a@x",), id="bare-with-junk"),
+        pytest.param("<[abc@microsoft.com]>", ("[abc@microsoft.com]",), id="exchange"),
+    ],
+)
+def test_message_ids(value: str | None, expected: tuple[str, ...]) -> None:
+    assert message_ids(value) == expected
+
+
+def test_email_headers_takes_first_message_id() -> None:
+    assert email_headers("<a@x> <b@x>", "<c@x>", None) == EmailHeaders(
+        message_id="a@x", in_reply_to=("c@x",), references=()
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(
+            "Fri, 21 Nov 1997 09:55:06 -0600",
+            datetime(1997, 11, 21, 9, 55, 6, tzinfo=timezone(timedelta(hours=-6))),
+            id="offset",
+        ),
+        pytest.param(
+            "Fri, 21 Nov 1997 09:55:06 -0000",
+            datetime(1997, 11, 21, 9, 55, 6, tzinfo=UTC),
+            id="minus-zero-is-utc",
+        ),
+        pytest.param(
+            "21 Nov 97 09:55:06 GMT",
+            datetime(1997, 11, 21, 9, 55, 6, tzinfo=UTC),
+            id="obsolete-two-digit-year",
+        ),
+        pytest.param("Freitag, 26. April 2013 11:50", None, id="localized"),
+        pytest.param("Fri, 31 Feb 2013 11:50:29 +0000", None, id="no-such-day"),
+        pytest.param("Fri, 26 Apr 2013 25:50:29 +0000", None, id="hour-25"),
+        pytest.param("", None, id="empty"),
+        pytest.param(None, None, id="absent"),
+    ],
+)
+def test_parse_date(value: str | None, expected: datetime | None) -> None:
+    assert parse_date(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(
+            "Bob <Bob@Example.ORG>",
+            IdentityClaim(kind=IdentityKind.email, value="bob@example.org", name="Bob"),
+            id="display-name",
+        ),
+        pytest.param(
+            '"Müller, Hans" <hans@example.de>',
+            IdentityClaim(
+                kind=IdentityKind.email, value="hans@example.de", name="Müller, Hans"
+            ),
+            id="quoted-comma",
+        ),
+        pytest.param(
+            "envelope-from@example.org",
+            IdentityClaim(kind=IdentityKind.email, value="envelope-from@example.org"),
+            id="bare",
+        ),
+        pytest.param("undisclosed-recipients:;", None, id="empty-group"),
+        pytest.param("MAILER-DAEMON", None, id="no-at"),
+        pytest.param("", None, id="empty"),
+        pytest.param(None, None, id="absent"),
+    ],
+)
+def test_email_claim(value: str | None, expected: IdentityClaim | None) -> None:
+    assert email_claim(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(
+            b"Content-Type: text/plain; charset=iso-8859-1\n\nK\xf8benhavn",
+            "København",
+            id="declared-latin1",
+        ),
+        pytest.param(b"\nK\xc3\xb8benhavn", "København", id="undeclared-is-utf8"),
+        pytest.param(
+            b"Content-Type: text/plain; charset=x-klingon\n\nK\xc3\xb8benhavn",
+            "København",
+            id="unknown-charset-is-utf8",
+        ),
+        pytest.param(
+            b"Content-Type: text/plain; charset=utf-8\n\nK\xf8benhavn",
+            "K\ufffdbenhavn",
+            id="invalid-bytes-replaced",
+        ),
+    ],
+)
+def test_part_text(raw: bytes, expected: str) -> None:
+    assert part_text(read_message(raw)) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "name", "expected"),
+    [
+        pytest.param(
+            b"Subject: =?ISO-8859-1?Q?Andr=E9?= Pirard\n\n",
+            "Subject",
+            "André Pirard",
+            id="encoded-word",
+        ),
+        pytest.param(
+            b"Message-ID: <[b378dfc50603435b@microsoft.com]>\n\n",
+            "Message-ID",
+            "<[b378dfc50603435b@microsoft.com]>",
+            id="stdlib-parser-error-gives-raw",
+        ),
+        pytest.param(
+            b"Message-ID: <J\xc3\xb6rg@[\n\n",
+            "Message-ID",
+            "<Jörg@[",
+            id="raw-fallback-decodes-utf8",
+        ),
+        pytest.param(b"Subject: hi\n\n", "From", None, id="absent"),
+    ],
+)
+def test_header_text(raw: bytes, name: str, expected: str | None) -> None:
+    assert header_text(read_message(raw), name) == expected
