@@ -1,0 +1,106 @@
+"""Customer resource: shape, edits, lookups, provider-hosted attachments."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.conftest import AUTH
+from tests.payloads import post, sms, whatsapp
+
+
+async def _only_customer(client, **query):
+    [customer] = (await client.get("/v1/customers", params=query, headers=AUTH)).json()[
+        "items"
+    ]
+    return customer
+
+
+async def test_customer_document_and_patch(client):
+    await post(client, whatsapp("4915112345678", "Hallo", name="Jonas Weber"))
+    customer = await _only_customer(client, phone="+49 1511 2345678")
+
+    patched = await client.patch(
+        f"/v1/customers/{customer['id']}",
+        headers=AUTH,
+        json={"tags": ["vip", "de"], "attributes": {"crm_id": 42}},
+    )
+    renamed = await client.patch(
+        f"/v1/customers/{customer['id']}",
+        headers=AUTH,
+        json={"display_name": "J. Weber"},
+    )
+
+    assert set(customer) == {
+        "id",
+        "display_name",
+        "identities",
+        "tags",
+        "attributes",
+        "created_at",
+        "merged_from",
+    }
+    assert customer["display_name"] == "Jonas Weber"
+    assert patched.json()["tags"] == ["vip", "de"]
+    assert renamed.json() | {"created_at": None} == {
+        "id": customer["id"],
+        "display_name": "J. Weber",
+        "identities": [{"kind": "phone", "value": "+4915112345678", "verified": True}],
+        "tags": ["vip", "de"],
+        "attributes": {"crm_id": 42},
+        "created_at": None,
+        "merged_from": [],
+    }
+
+
+async def test_patch_rejects_unknown_fields_and_unknown_customers(client):
+    await post(client, sms("+14155550111", "x"))
+    customer = await _only_customer(client, phone="+14155550111")
+
+    unknown_field = await client.patch(
+        f"/v1/customers/{customer['id']}", headers=AUTH, json={"id": str(uuid.uuid4())}
+    )
+    unknown_customer = await client.get(f"/v1/customers/{uuid.uuid4()}", headers=AUTH)
+
+    assert unknown_field.status_code == 422
+    assert unknown_customer.status_code == 404
+    assert unknown_customer.headers["content-type"] == "application/problem+json"
+
+
+async def test_lookup_needs_exactly_one_well_formed_identity(client):
+    none_given = await client.get("/v1/customers", headers=AUTH)
+    two_given = await client.get(
+        "/v1/customers", params={"email": "a@b.c", "phone": "1"}, headers=AUTH
+    )
+    bad_kind = await client.get(
+        "/v1/customers", params={"identity": "fax:123"}, headers=AUTH
+    )
+    nobody = await client.get(
+        "/v1/customers", params={"email": "nobody@example.com"}, headers=AUTH
+    )
+
+    assert (none_given.status_code, two_given.status_code, bad_kind.status_code) == (
+        400,
+        400,
+        400,
+    )
+    assert nobody.json() == {"items": []}
+
+
+async def test_twilio_media_are_references_redirected_to_the_provider(client):
+    media_url = (
+        "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/"
+        "ME0123456789abcdef0123456789abcdef"
+    )
+    await post(client, sms("+14155550112", "photo", media=((media_url, "image/jpeg"),)))
+    customer = await _only_customer(client, phone="+14155550112")
+    timeline = (
+        await client.get(f"/v1/customers/{customer['id']}/timeline", headers=AUTH)
+    ).json()
+    [attachment] = timeline["items"][0]["attachments"]
+
+    download = await client.get(f"/v1/attachments/{attachment['id']}", headers=AUTH)
+
+    assert attachment["url"] == media_url
+    assert attachment["content_type"] == "image/jpeg"
+    assert download.status_code == 307
+    assert download.headers["location"] == media_url
