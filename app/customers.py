@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.ingest import driver_transaction
 from app.merging import merge_customers
 from connectors.model import IdentityClaim
 
@@ -129,6 +130,6 @@ async def update(
 async def merge(
     engine: AsyncEngine, survivor: uuid.UUID, merged: uuid.UUID, reason: str
 ) -> CustomerView:
-    async with engine.begin() as conn:
+    async with driver_transaction(engine) as conn:
         await merge_customers(conn, survivor, merged, reason, datetime.now(UTC))
     return await get(engine, survivor)

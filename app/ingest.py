@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import exc
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.attachment_store import AttachmentStore
 from app.merging import merge_customers
 from app.repositories import (
     Conversations,
     Customers,
+    LockedCustomer,
     Messages,
     Nonces,
     StoredAttachment,
@@ -24,7 +27,11 @@ from connectors.identity import canonical
 from connectors.model import IdentityClaim, InboundMessage
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
-_RETRYABLE_SQLSTATES = {"40001", "40P01", "23505"}  # serialization, deadlock, lost race
+_RETRYABLE = (
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.UniqueViolationError,
+)  # the last: a lost first-contact race
 _ATTEMPTS = 3
 
 
@@ -73,6 +80,16 @@ def normalize(msg: InboundMessage, region: str) -> InboundMessage:
     )
 
 
+@contextlib.asynccontextmanager
+async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection's asyncpg driver inside one transaction (commit on exit)."""
+    async with engine.connect() as sa_conn:
+        raw = await sa_conn.get_raw_connection()
+        conn: asyncpg.Connection = raw.driver_connection
+        async with conn.transaction():
+            yield conn
+
+
 class Ingestor:
     def __init__(
         self, engine: AsyncEngine, store: AttachmentStore, policy: IngestPolicy
@@ -91,7 +108,7 @@ class Ingestor:
     ) -> IngestResult:
         """Store one message exactly once; raises on replay or database failure."""
         msg = normalize(msg, self._policy.default_region)
-        attachments = await asyncio.to_thread(self._store_bytes, msg)
+        attachments = await self._store_bytes(msg)
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 return await self._attempt(
@@ -99,17 +116,21 @@ class Ingestor:
                 )
             except _Duplicate:
                 return IngestResult(Outcome.duplicate)
-            except exc.DBAPIError as error:
-                if attempt == _ATTEMPTS or _sqlstate(error) not in _RETRYABLE_SQLSTATES:
+            except _RETRYABLE:
+                if attempt == _ATTEMPTS:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _store_bytes(self, msg: InboundMessage) -> list[StoredAttachment]:
+    async def _store_bytes(self, msg: InboundMessage) -> list[StoredAttachment]:
         # Content-addressed, so a rolled-back or retried unit leaves nothing wrong behind.
-        return [
-            StoredAttachment(a, self._store.put(a.content) if a.content else None)
-            for a in msg.attachments
-        ]
+        if not any(a.content for a in msg.attachments):
+            return [StoredAttachment(a, None) for a in msg.attachments]
+        return await asyncio.to_thread(
+            lambda: [
+                StoredAttachment(a, self._store.put(a.content) if a.content else None)
+                for a in msg.attachments
+            ]
+        )
 
     async def _attempt(
         self,
@@ -119,51 +140,56 @@ class Ingestor:
         received_at: datetime,
         nonce: str | None,
     ) -> IngestResult:
-        async with self._engine.begin() as conn:
+        async with driver_transaction(self._engine) as conn:
             if nonce is not None:
                 await _check_nonce(conn, msg, connector, nonce)
-            customer_id = await _resolve_customer(conn, msg, received_at)
+            customer = await _resolve_customer(conn, msg, received_at)
             conversation_id = await self._conversation_for(
-                conn, customer_id, msg, received_at
+                conn, customer, msg, received_at
             )
-            message_id = await Messages(conn).insert(
+            message_id = uuid.uuid4()
+            messages = Messages(conn)
+            if not await messages.insert(
                 msg,
-                customer_id=customer_id,
+                message_id=message_id,
+                customer_id=customer.id,
                 conversation_id=conversation_id,
                 sent_at=effective_sent_at(msg.sent_at, received_at),
                 received_at=received_at,
-            )
-            if message_id is None:
+            ):
                 raise _Duplicate
-            await Messages(conn).add_attachments(message_id, attachments)
-        return IngestResult(Outcome.stored, message_id, customer_id, conversation_id)
+            await messages.add_attachments(message_id, attachments)
+        return IngestResult(Outcome.stored, message_id, customer.id, conversation_id)
 
     async def _conversation_for(
         self,
-        conn: AsyncConnection,
-        customer_id: uuid.UUID,
+        conn: asyncpg.Connection,
+        customer: LockedCustomer,
         msg: InboundMessage,
         now: datetime,
     ) -> uuid.UUID:
         """Email thread first, then the open conversation unless idle, else a new one."""
         conversations = Conversations(conn)
-        parent = await _thread_parent(conversations, customer_id, msg)
+        parent = await _thread_parent(conversations, customer.id, msg)
         if parent is not None:
-            await conversations.close_others(customer_id, parent, now, "superseded")
+            await conversations.close_others(customer.id, parent, now, "superseded")
             await conversations.reopen(parent)
             return parent
-        current = await conversations.current_open(customer_id)
-        if current is not None:
-            conversation_id, last_message_at = current
+        if (
+            customer.open_conversation is not None
+            and customer.last_message_at is not None
+        ):
             idle = timedelta(hours=self._policy.idle_hours)
-            if last_message_at + idle >= now:
-                return conversation_id
-            await conversations.close(conversation_id, last_message_at + idle, "idle")
-        return await conversations.open(customer_id, now)
+            if customer.last_message_at + idle >= now:
+                return customer.open_conversation
+            await conversations.close(
+                customer.open_conversation, customer.last_message_at + idle, "idle"
+            )
+        return await conversations.open(customer.id, now)
 
 
 async def _check_nonce(
-    conn: AsyncConnection, msg: InboundMessage, connector: str, nonce: str
+    conn: asyncpg.Connection, msg: InboundMessage, connector: str, nonce: str
 ) -> None:
     # A retried delivery of a stored message is a duplicate (200), not a replay.
     if await Messages(conn).exists(msg.provider, msg.provider_message_id):
@@ -182,16 +208,16 @@ async def _thread_parent(
 
 
 async def _resolve_customer(
-    conn: AsyncConnection, msg: InboundMessage, now: datetime
-) -> uuid.UUID:
+    conn: asyncpg.Connection, msg: InboundMessage, now: datetime
+) -> LockedCustomer:
     customers = Customers(conn)
-    customer_id = await _find_or_create(customers, msg.sender)
+    customer = await _find_or_create(customers, msg.sender)
     for claim in msg.linked_identities:
-        customer_id = await _link(conn, customers, customer_id, claim, now)
-    return customer_id
+        customer = await _link(conn, customers, customer, claim, now)
+    return customer
 
 
-async def _find_or_create(customers: Customers, claim: IdentityClaim) -> uuid.UUID:
+async def _find_or_create(customers: Customers, claim: IdentityClaim) -> LockedCustomer:
     """Atomic first contact: concurrent twins end up on the one customer that won."""
     while True:
         found = await customers.lock_by_identity(claim)
@@ -203,32 +229,25 @@ async def _find_or_create(customers: Customers, claim: IdentityClaim) -> uuid.UU
 
 
 async def _link(
-    conn: AsyncConnection,
+    conn: asyncpg.Connection,
     customers: Customers,
-    customer_id: uuid.UUID,
+    customer: LockedCustomer,
     claim: IdentityClaim,
     now: datetime,
-) -> uuid.UUID:
+) -> LockedCustomer:
     """Attach a linked identity; a verified one owned elsewhere merges the two customers."""
     if not claim.verified:
-        await customers.add_claim(customer_id, claim)
-        return customer_id
-    if await customers.add_verified(customer_id, claim):
-        return customer_id
-    owner = await customers.verified_owner(claim)
-    if owner is None or owner == customer_id:
-        return customer_id
-    owner = await customers.lock(owner)
-    if owner == customer_id:
-        return customer_id
+        await customers.add_claim(customer.id, claim)
+        return customer
+    if await customers.add_verified(customer.id, claim):
+        return customer
+    owner_id = await customers.verified_owner(claim)
+    if owner_id is None or owner_id == customer.id:
+        return customer
+    owner = await customers.lock(owner_id)
+    if owner.id == customer.id:
+        return customer
     reason = f"verified chat visitor claimed {claim.kind.value} {claim.value}"
     # The customer that already holds the verified identity survives.
-    await merge_customers(conn, owner, customer_id, reason, now)
-    return owner
-
-
-def _sqlstate(error: exc.DBAPIError) -> str | None:
-    orig = error.orig
-    return getattr(orig, "sqlstate", None) or getattr(
-        getattr(orig, "__cause__", None), "sqlstate", None
-    )
+    await merge_customers(conn, owner.id, customer.id, reason, now)
+    return await customers.lock(owner.id)  # re-read: the merge may close a conversation

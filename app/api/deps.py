@@ -17,22 +17,22 @@ from app.settings import Settings
 log = structlog.get_logger(__name__)
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
-def _ingestor(request: Request) -> Ingestor:
+async def _ingestor(request: Request) -> Ingestor:
     ingestor: Ingestor = request.app.state.ingestor
     return ingestor
 
 
-def _attachments(request: Request) -> AttachmentStore:
+async def _attachments(request: Request) -> AttachmentStore:
     store: AttachmentStore = request.app.state.attachments
     return store
 
@@ -45,7 +45,7 @@ Attachments = Annotated[AttachmentStore, Depends(_attachments)]
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="omniroute"'}
 
 
-def require_token(request: Request, settings: CurrentSettings) -> None:
+async def require_token(request: Request, settings: CurrentSettings) -> None:
     """401 unless `Authorization: Bearer <token>` names a configured API token."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:

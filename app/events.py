@@ -1,0 +1,135 @@
+"""CloudEvents 1.0 (structured JSON) for what omniroute publishes, as outbox rows."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+from routing.model import Decision
+
+ROUTING_DECISION_TYPE = "omniroute.routing.decision.v1"
+CUSTOMER_MERGED_TYPE = "omniroute.customer.merged.v1"
+CONTENT_TYPE = "application/cloudevents+json"
+_FORMAT = JSONFormat()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventConfig:
+    source: str  # CloudEvents `source`, e.g. "https://omniroute.example.com"
+    routing_topic: str = "omniroute.routing.decisions"
+    customer_topic: str = "omniroute.customers"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxRow:
+    topic: str
+    key: str
+    event_id: uuid.UUID
+    payload: str  # the structured-mode JSON document, published byte for byte
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionContext:
+    """Ids and times around a decision that the pure engine does not know."""
+
+    decision_id: uuid.UUID
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    customer_id: uuid.UUID
+    channel: str
+    decided_at: datetime
+
+
+def _envelope(
+    config: EventConfig,
+    event_id: uuid.UUID,
+    kind: str,
+    subject: str,
+    at: datetime,
+    data: dict[str, object],
+) -> str:
+    event = CloudEvent(
+        attributes={
+            "id": str(event_id),
+            "source": config.source,
+            "type": kind,
+            "subject": subject,
+            "time": at,
+            "datacontenttype": "application/json",
+        },
+        data=data,
+    )
+    return _FORMAT.write(event).decode()
+
+
+def routing_decision(
+    config: EventConfig, ctx: DecisionContext, decision: Decision
+) -> OutboxRow:
+    """Keyed by customer so one customer's decisions stay in one partition, in order."""
+    previous = (
+        {"queue": decision.previous_queue, "priority": decision.previous_priority.value}
+        if decision.previous_queue is not None
+        and decision.previous_priority is not None
+        else None
+    )
+    data: dict[str, object] = {
+        "decision_id": str(ctx.decision_id),
+        "message_id": str(ctx.message_id),
+        "conversation_id": str(ctx.conversation_id),
+        "customer_id": str(ctx.customer_id),
+        "channel": ctx.channel,
+        "queue": decision.queue,
+        "priority": decision.priority.value,
+        "skills": list(decision.skills),
+        "language": decision.language,
+        "rule_id": decision.rule_id,
+        "reason": decision.reason,
+        "new_conversation": decision.new_conversation,
+        "changed": decision.changed,
+        "previous": previous,
+        "rules_version": decision.rules_version,
+        "decided_at": ctx.decided_at.isoformat(),
+    }
+    payload = _envelope(
+        config,
+        ctx.decision_id,
+        ROUTING_DECISION_TYPE,
+        str(ctx.conversation_id),
+        ctx.decided_at,
+        data,
+    )
+    return OutboxRow(
+        topic=config.routing_topic,
+        key=str(ctx.customer_id),
+        event_id=ctx.decision_id,
+        payload=payload,
+    )
+
+
+def customer_merged(
+    config: EventConfig,
+    survivor: uuid.UUID,
+    merged: uuid.UUID,
+    reason: str,
+    at: datetime,
+) -> OutboxRow:
+    """Keyed by the survivor, so consumers can re-key what they hold for `merged`."""
+    event_id = uuid.uuid4()
+    data: dict[str, object] = {
+        "merge_id": str(event_id),
+        "surviving_customer_id": str(survivor),
+        "merged_customer_id": str(merged),
+        "reason": reason,
+        "merged_at": at.isoformat(),
+    }
+    payload = _envelope(config, event_id, CUSTOMER_MERGED_TYPE, str(survivor), at, data)
+    return OutboxRow(
+        topic=config.customer_topic,
+        key=str(survivor),
+        event_id=event_id,
+        payload=payload,
+    )

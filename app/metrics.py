@@ -1,0 +1,63 @@
+"""Prometheus metrics, one registry per app instance (tests build many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.webhooks_accepted = Counter(
+            "omniroute_webhooks_accepted_total",
+            "Webhook requests answered 2xx.",
+            ["connector"],
+            registry=r,
+        )
+        self.webhooks_rejected = Counter(
+            "omniroute_webhooks_rejected_total",
+            "Webhook requests rejected, by reason.",
+            ["connector", "reason"],
+            registry=r,
+        )
+        self.ingest_seconds = Histogram(
+            "omniroute_ingest_duration_seconds",
+            "Time to verify, parse and durably store one webhook request.",
+            ["connector"],
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.decisions = Counter(
+            "omniroute_routing_decisions_total",
+            "Routing decisions, by queue.",
+            ["queue"],
+            registry=r,
+        )
+        self.outbox_pending = Gauge(
+            "omniroute_outbox_pending",
+            "Outbox rows not yet acknowledged by Kafka.",
+            registry=r,
+        )
+        self.outbox_oldest_age = Gauge(
+            "omniroute_outbox_oldest_pending_age_seconds",
+            "Age of the oldest unpublished outbox row (0 when none).",
+            registry=r,
+        )
+        self.events_published = Counter(
+            "omniroute_events_published_total",
+            "Events acknowledged by Kafka.",
+            ["topic"],
+            registry=r,
+        )
+        self.publish_failures = Counter(
+            "omniroute_publish_failures_total",
+            "Failed publish attempts, by error.",
+            ["error"],
+            registry=r,
+        )
+        self.relay_leader = Gauge(
+            "omniroute_relay_leader",
+            "1 while this process holds the relay lock.",
+            registry=r,
+        )
