@@ -1,8 +1,13 @@
-"""structlog set-up: key-value events; console in dev, JSON in production."""
+"""structlog set-up: key-value events; console in dev, JSON in production.
+
+Our own events are rendered by structlog directly (cheap on the hot path); stdlib
+loggers (uvicorn, sqlalchemy, aiokafka, alembic) go through the same renderer.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
 
 import structlog
 
@@ -10,8 +15,7 @@ import structlog
 def configure(log_format: str = "console", level: int = logging.INFO) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
@@ -20,21 +24,20 @@ def configure(log_format: str = "console", level: int = logging.INFO) -> None:
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=True,
     )
-    # uvicorn, sqlalchemy and alembic go through the same formatter.
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             renderer,
         ],
     )
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

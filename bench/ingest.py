@@ -306,6 +306,10 @@ def scan_log(path: Path) -> tuple[dict[str, int], dict[str, int], list[str]]:
                         problems.append(line.strip()[:500])
                 continue
             event = str(record.get("event", ""))
+            if event == "http.request":  # the service's own access line
+                if str(record.get("path", "")).startswith(("/webhooks/", "/v1/")):
+                    statuses[str(record.get("status"))] += 1
+                continue
             access = _ACCESS.search(event)
             if access:
                 if access["path"].startswith(("/webhooks/", "/v1/")):

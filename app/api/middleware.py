@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import structlog
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import MEDIA_TYPE
@@ -33,11 +35,13 @@ class RequestContext:
         request_id = headers.get(b"x-request-id", b"").decode() or uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = False
+        status = 0
+        begun = time.perf_counter()
 
         async def send_tracking(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
-                started = True
+                started, status = True, message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -46,12 +50,23 @@ class RequestContext:
 
         try:
             await self._app(scope, receive, send_tracking)
+        except ClientDisconnect:
+            status = (
+                499  # the client went away before sending its body; nothing to answer
+            )
         except Exception as error:
             if started:
                 raise
             await self._render_failure(scope, send_tracking, error)
         finally:
-            structlog.contextvars.unbind_contextvars("request_id")
+            log.info(
+                "http.request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                ms=round((time.perf_counter() - begun) * 1000, 2),
+            )
+            structlog.contextvars.clear_contextvars()
 
     async def _render_failure(self, scope: Scope, send: Send, error: Exception) -> None:
         path = scope.get("path", "")

@@ -112,8 +112,8 @@ def _endpoint(connector: Connector) -> Callable[..., Awaitable[Response]]:
                     connector, SignatureRejected(str(error)), "replayed"
                 ) from None
         stored = sum(r.outcome is Outcome.stored for r in results)
-        log.info(
-            "webhook.accepted",
+        # One line per request: these ride on the middleware's `http.request` line.
+        structlog.contextvars.bind_contextvars(
             connector=connector.name,
             messages=len(results),
             stored=stored,
