@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 _COLUMNS = (
     "id, customer_id, status, channels, opened_at, closed_at, close_reason,"
-    " last_message_at, message_count"
+    " last_message_at, message_count, queue, priority, skills, tags"
+)
+_DECISIONS = text(
+    "SELECT id, message_id, conversation_id, customer_id, queue, priority, skills, tags,"
+    " language, rule_id, matched_conditions, reason, rules_version, new_conversation,"
+    " changed, escalated, previous_queue, previous_priority, decided_at"
+    " FROM decisions WHERE conversation_id = :id ORDER BY decided_at, id"
 )
 _ONE = text(f"SELECT {_COLUMNS} FROM conversations WHERE id = :id")
 _CLOSE = text(
@@ -37,6 +43,10 @@ class ConversationView:
     close_reason: str | None
     last_message_at: datetime
     message_count: int
+    queue: str | None
+    priority: str | None
+    skills: tuple[str, ...]
+    tags: tuple[str, ...]
 
 
 class ConversationNotFound(Exception):
@@ -44,7 +54,13 @@ class ConversationNotFound(Exception):
 
 
 def _view(row: object) -> ConversationView:
-    return ConversationView(*(getattr(row, f) for f in ConversationView.__slots__))
+    values = {f: getattr(row, f) for f in ConversationView.__slots__}
+    values["channels"], values["skills"], values["tags"] = (
+        tuple(values["channels"]),
+        tuple(values["skills"]),
+        tuple(values["tags"]),
+    )
+    return ConversationView(**values)
 
 
 async def get(engine: AsyncEngine, conversation_id: uuid.UUID) -> ConversationView:
@@ -92,3 +108,15 @@ async def sweep_idle(engine: AsyncEngine, idle_hours: int, now: datetime) -> int
             _SWEEP_IDLE, {"idle": timedelta(hours=idle_hours), "now": now}
         )
     return int(result.rowcount)
+
+
+async def decisions(
+    engine: AsyncEngine, conversation_id: uuid.UUID
+) -> list[dict[str, object]]:
+    """Every routing decision of a conversation, oldest first."""
+    await get(engine, conversation_id)
+    async with engine.connect() as conn:
+        rows = (
+            (await conn.execute(_DECISIONS, {"id": conversation_id})).mappings().all()
+        )
+    return [dict(r) for r in rows]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.events import EventConfig
 from app.ingest import driver_transaction
 from app.merging import merge_customers
 from connectors.model import IdentityClaim
@@ -128,8 +129,12 @@ async def update(
 
 
 async def merge(
-    engine: AsyncEngine, survivor: uuid.UUID, merged: uuid.UUID, reason: str
+    engine: AsyncEngine,
+    survivor: uuid.UUID,
+    merged: uuid.UUID,
+    reason: str,
+    events: EventConfig,
 ) -> CustomerView:
     async with driver_transaction(engine) as conn:
-        await merge_customers(conn, survivor, merged, reason, datetime.now(UTC))
+        await merge_customers(conn, survivor, merged, reason, datetime.now(UTC), events)
     return await get(engine, survivor)

@@ -14,6 +14,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.attachment_store import AttachmentStore
+from app.events import DecisionContext, EventConfig, routing_decision
 from app.merging import merge_customers
 from app.repositories import (
     Conversations,
@@ -23,8 +24,12 @@ from app.repositories import (
     Nonces,
     StoredAttachment,
 )
+from app.rules_state import RulesHolder
 from connectors.identity import canonical
 from connectors.model import IdentityClaim, InboundMessage
+from routing.engine import decide
+from routing.language import LanguageDetector
+from routing.model import ConversationState, CustomerFacts, Decision, MessageFacts
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 _RETRYABLE = (
@@ -46,6 +51,7 @@ class IngestResult:
     message_id: uuid.UUID | None = None
     customer_id: uuid.UUID | None = None
     conversation_id: uuid.UUID | None = None
+    decision: Decision | None = None
 
 
 class ReplayRejected(Exception):
@@ -60,6 +66,21 @@ class _Duplicate(Exception):
 class IngestPolicy:
     default_region: str = "US"
     idle_hours: int = 24
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Routing:
+    """What deciding needs besides the message: rules, language detector, event names."""
+
+    rules: RulesHolder
+    detector: LanguageDetector
+    events: EventConfig
+
+
+@dataclass(frozen=True, slots=True)
+class _Placement:
+    conversation_id: uuid.UUID
+    routing: ConversationState | None  # None: the message opens (or reopens) it
 
 
 def effective_sent_at(
@@ -92,11 +113,16 @@ async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Conne
 
 class Ingestor:
     def __init__(
-        self, engine: AsyncEngine, store: AttachmentStore, policy: IngestPolicy
+        self,
+        engine: AsyncEngine,
+        store: AttachmentStore,
+        policy: IngestPolicy,
+        routing: Routing,
     ) -> None:
         self._engine = engine
         self._store = store
         self._policy = policy
+        self._routing = routing
 
     async def ingest(
         self,
@@ -109,11 +135,16 @@ class Ingestor:
         """Store one message exactly once; raises on replay or database failure."""
         msg = normalize(msg, self._policy.default_region)
         attachments = await self._store_bytes(msg)
+        language = self._routing.detector.detect(msg.text, msg.locale)
+        facts = MessageFacts(
+            channel=msg.channel.value,
+            text=msg.text,
+            language=language,
+            received_at=received_at,
+        )
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                return await self._attempt(
-                    msg, attachments, connector, received_at, nonce
-                )
+                return await self._attempt(msg, facts, attachments, connector, nonce)
             except _Duplicate:
                 return IngestResult(Outcome.duplicate)
             except _RETRYABLE:
@@ -135,31 +166,49 @@ class Ingestor:
     async def _attempt(
         self,
         msg: InboundMessage,
+        facts: MessageFacts,
         attachments: list[StoredAttachment],
         connector: str,
-        received_at: datetime,
         nonce: str | None,
     ) -> IngestResult:
+        now = facts.received_at
         async with driver_transaction(self._engine) as conn:
             if nonce is not None:
                 await _check_nonce(conn, msg, connector, nonce)
-            customer = await _resolve_customer(conn, msg, received_at)
-            conversation_id = await self._conversation_for(
-                conn, customer, msg, received_at
+            customer = await _resolve_customer(conn, msg, now, self._routing.events)
+            placement = await self._conversation_for(conn, customer, msg, now)
+            decision = decide(
+                facts,
+                CustomerFacts(tags=customer.tags),
+                placement.routing,
+                self._routing.rules.rules,
+                now,
             )
-            message_id = uuid.uuid4()
+            ctx = DecisionContext(
+                decision_id=uuid.uuid4(),
+                message_id=uuid.uuid4(),
+                conversation_id=placement.conversation_id,
+                customer_id=customer.id,
+                channel=facts.channel,
+                decided_at=now,
+            )
             messages = Messages(conn)
             if not await messages.insert(
                 msg,
-                message_id=message_id,
+                message_id=ctx.message_id,
                 customer_id=customer.id,
-                conversation_id=conversation_id,
-                sent_at=effective_sent_at(msg.sent_at, received_at),
-                received_at=received_at,
+                conversation_id=ctx.conversation_id,
+                sent_at=effective_sent_at(msg.sent_at, now),
+                received_at=now,
+                decision=decision,
+                decision_id=ctx.decision_id,
+                event=routing_decision(self._routing.events, ctx, decision),
             ):
                 raise _Duplicate
-            await messages.add_attachments(message_id, attachments)
-        return IngestResult(Outcome.stored, message_id, customer.id, conversation_id)
+            await messages.add_attachments(ctx.message_id, attachments)
+        return IngestResult(
+            Outcome.stored, ctx.message_id, customer.id, ctx.conversation_id, decision
+        )
 
     async def _conversation_for(
         self,
@@ -167,25 +216,25 @@ class Ingestor:
         customer: LockedCustomer,
         msg: InboundMessage,
         now: datetime,
-    ) -> uuid.UUID:
+    ) -> _Placement:
         """Email thread first, then the open conversation unless idle, else a new one."""
         conversations = Conversations(conn)
+        current = customer.conversation
         parent = await _thread_parent(conversations, customer.id, msg)
         if parent is not None:
+            if current is not None and current.id == parent:
+                return _Placement(parent, current.routing)
             await conversations.close_others(customer.id, parent, now, "superseded")
             await conversations.reopen(parent)
-            return parent
-        if (
-            customer.open_conversation is not None
-            and customer.last_message_at is not None
-        ):
+            return _Placement(parent, None)  # reopened: routed like a new conversation
+        if current is not None:
             idle = timedelta(hours=self._policy.idle_hours)
-            if customer.last_message_at + idle >= now:
-                return customer.open_conversation
+            if current.last_message_at + idle >= now:
+                return _Placement(current.id, current.routing)
             await conversations.close(
-                customer.open_conversation, customer.last_message_at + idle, "idle"
+                current.id, current.last_message_at + idle, "idle"
             )
-        return await conversations.open(customer.id, now)
+        return _Placement(await conversations.open(customer.id, now), None)
 
 
 async def _check_nonce(
@@ -208,12 +257,12 @@ async def _thread_parent(
 
 
 async def _resolve_customer(
-    conn: asyncpg.Connection, msg: InboundMessage, now: datetime
+    conn: asyncpg.Connection, msg: InboundMessage, now: datetime, events: EventConfig
 ) -> LockedCustomer:
     customers = Customers(conn)
     customer = await _find_or_create(customers, msg.sender)
     for claim in msg.linked_identities:
-        customer = await _link(conn, customers, customer, claim, now)
+        customer = await _link(conn, customers, customer, claim, now, events)
     return customer
 
 
@@ -234,6 +283,7 @@ async def _link(
     customer: LockedCustomer,
     claim: IdentityClaim,
     now: datetime,
+    events: EventConfig,
 ) -> LockedCustomer:
     """Attach a linked identity; a verified one owned elsewhere merges the two customers."""
     if not claim.verified:
@@ -249,5 +299,5 @@ async def _link(
         return customer
     reason = f"verified chat visitor claimed {claim.kind.value} {claim.value}"
     # The customer that already holds the verified identity survives.
-    await merge_customers(conn, owner.id, customer.id, reason, now)
+    await merge_customers(conn, owner.id, customer.id, reason, now, events)
     return await customers.lock(owner.id)  # re-read: the merge may close a conversation

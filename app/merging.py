@@ -7,6 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
+from app.events import EventConfig, customer_merged
+
 _LOCK_PAIR = "SELECT id, merged_into FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 # Claims the survivor already holds (as claim or verified) would violate uniqueness.
 _DROP_DUPLICATE_CLAIMS = (
@@ -40,6 +42,10 @@ _MARK_MERGED = "UPDATE customers SET merged_into = $1 WHERE id = $2 OR merged_in
 _RECORD = (
     "INSERT INTO customer_merges (survivor_id, merged_id, reason) VALUES ($1, $2, $3)"
 )
+_PUBLISH = (
+    "WITH o AS (INSERT INTO outbox (topic, key, event_id, payload)"
+    " VALUES ($1, $2, $3, $4::jsonb)) SELECT pg_notify('omniroute_outbox', '')"
+)
 
 
 _MOVES = (
@@ -66,8 +72,9 @@ async def merge_customers(
     merged: uuid.UUID,
     reason: str,
     now: datetime,
+    events: EventConfig,
 ) -> None:
-    """Fold `merged` into `survivor` inside the caller's transaction."""
+    """Fold `merged` into `survivor` inside the caller's transaction; announce it."""
     if survivor == merged:
         raise MergeRefused("a customer cannot be merged into itself", "self")
     await _lock_live_pair(conn, survivor, merged)
@@ -77,6 +84,8 @@ async def merge_customers(
         await conn.execute(statement, survivor, merged)
     await conn.execute(_DROP_SHADOWED_CLAIMS, survivor)
     await conn.execute(_RECORD, survivor, merged, reason)
+    event = customer_merged(events, survivor, merged, reason, now)
+    await conn.execute(_PUBLISH, event.topic, event.key, event.event_id, event.payload)
 
 
 async def _lock_live_pair(

@@ -126,6 +126,15 @@ class Conversation(Base):
     close_reason: Mapped[str | None] = mapped_column(Text)
     last_message_at: Mapped[datetime]
     message_count: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    # Current routing, set by each decision (null only before the first one).
+    queue: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[str | None] = mapped_column(String(16))
+    skills: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=sql("'{}'::text[]")
+    )
+    tags: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=sql("'{}'::text[]")
+    )
 
 
 class Message(Base):
@@ -190,3 +199,55 @@ class WebhookNonce(Base):
     connector: Mapped[str] = mapped_column(String(32), primary_key=True)
     nonce: Mapped[str] = mapped_column(Text, primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class RoutingDecision(Base):
+    """Exactly one per inbound message: where it went and why."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id"), unique=True
+    )
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id"), index=True
+    )
+    customer_id: Mapped[uuid.UUID]  # at decision time; merges do not rewrite history
+    queue: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(16))
+    skills: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    language: Mapped[str | None] = mapped_column(String(8))
+    rule_id: Mapped[str | None] = mapped_column(Text)
+    matched_conditions: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    reason: Mapped[str] = mapped_column(Text)
+    rules_version: Mapped[str] = mapped_column(String(32))
+    new_conversation: Mapped[bool]
+    changed: Mapped[bool]
+    escalated: Mapped[bool]
+    previous_queue: Mapped[str | None] = mapped_column(Text)
+    previous_priority: Mapped[str | None] = mapped_column(String(16))
+    decided_at: Mapped[datetime]
+
+
+class OutboxEvent(Base):
+    """Written in the same transaction as what it announces; the relay publishes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "id", postgresql_where=sql("published_at IS NULL")),
+        Index(
+            "ix_outbox_published_at",
+            "published_at",
+            postgresql_where=sql("published_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    topic: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text)
+    event_id: Mapped[uuid.UUID]
+    payload: Mapped[dict[str, object]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    published_at: Mapped[datetime | None]

@@ -14,11 +14,14 @@ from datetime import datetime
 
 import asyncpg
 
+from app.events import OutboxRow
 from connectors.model import Attachment, IdentityClaim, InboundMessage
+from routing.model import ConversationState, Decision, Priority
 
 # The customer row is locked: one customer's messages are ingested one at a time.
 _CUSTOMER_COLUMNS = (
-    "c.id, c.merged_into, v.id AS conversation_id, v.last_message_at"
+    "c.id, c.merged_into, c.tags, v.id AS conversation_id, v.last_message_at, v.queue,"
+    " v.priority, v.skills, v.tags AS conversation_tags"
     " FROM customers c LEFT JOIN conversations v"
     " ON v.customer_id = c.id AND v.status = 'open'"
 )
@@ -70,18 +73,28 @@ _OPEN = (
     "INSERT INTO conversations (id, customer_id, status, opened_at, last_message_at)"
     " VALUES ($1, $2, 'open', $3, $3)"
 )
-# Message insert and conversation bookkeeping in one round trip; no row back = duplicate.
+# Message, conversation bookkeeping and routing, decision, outbox row and the relay's
+# wake-up in one round trip. No row back = duplicate (and nothing else was written).
+# NOTIFY is delivered only on commit, so the relay never wakes for a rolled-back row.
 _INSERT_MESSAGE = (
     "WITH m AS (INSERT INTO messages (id, customer_id, conversation_id, channel, direction,"
     " provider, provider_message_id, content_type, sender_kind, sender_value, sender_name,"
     " recipient, subject, text, full_text, locale, email_message_id, in_reply_to,"
     " reference_ids, sent_at, received_at) VALUES ($1, $2, $3, $4, 'inbound', $5, $6, $7,"
     " $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
-    " ON CONFLICT (provider, provider_message_id) DO NOTHING RETURNING id)"
-    " UPDATE conversations SET last_message_at = greatest(last_message_at, $20),"
+    " ON CONFLICT (provider, provider_message_id) DO NOTHING RETURNING id),"
+    " c AS (UPDATE conversations SET last_message_at = greatest(last_message_at, $20),"
     " message_count = message_count + 1, channels = CASE WHEN $4 = ANY(channels)"
-    " THEN channels ELSE array_append(channels, $4::text) END"
-    " FROM m WHERE conversations.id = $3 RETURNING m.id"
+    " THEN channels ELSE array_append(channels, $4::text) END, queue = $22,"
+    " priority = $23, skills = $24, tags = $25 FROM m WHERE conversations.id = $3),"
+    " d AS (INSERT INTO decisions (id, message_id, conversation_id, customer_id, queue,"
+    " priority, skills, tags, language, rule_id, matched_conditions, reason, rules_version,"
+    " new_conversation, changed, escalated, previous_queue, previous_priority, decided_at)"
+    " SELECT $21, m.id, $3, $2, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,"
+    " $33, $34, $35, $20 FROM m),"
+    " o AS (INSERT INTO outbox (topic, key, event_id, payload)"
+    " SELECT $36, $2::text, $21, $37::jsonb FROM m)"
+    " SELECT m.id, pg_notify('omniroute_outbox', '') FROM m"
 )
 _INSERT_ATTACHMENT = (
     "INSERT INTO attachments (id, message_id, position, filename, content_type, size,"
@@ -105,12 +118,19 @@ class StoredAttachment:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenConversation:
+    id: uuid.UUID
+    last_message_at: datetime
+    routing: ConversationState | None  # None until its first decision
+
+
+@dataclass(frozen=True, slots=True)
 class LockedCustomer:
     """A live customer, row-locked, with its open conversation if any."""
 
     id: uuid.UUID
-    open_conversation: uuid.UUID | None
-    last_message_at: datetime | None
+    tags: tuple[str, ...] = ()
+    conversation: OpenConversation | None = None
 
 
 class Customers:
@@ -141,7 +161,7 @@ class Customers:
         new_id = uuid.uuid4()
         args = (new_id, claim.name, claim.kind.value, claim.value)
         if await self._conn.fetchval(_CREATE_WITH_IDENTITY, *args) is not None:
-            return LockedCustomer(new_id, None, None)
+            return LockedCustomer(new_id)
         await self._conn.execute(_DELETE_CUSTOMER, new_id)
         return None
 
@@ -164,7 +184,21 @@ class Customers:
 
 
 def _locked(row: asyncpg.Record) -> LockedCustomer:
-    return LockedCustomer(row["id"], row["conversation_id"], row["last_message_at"])
+    conversation = None
+    if row["conversation_id"] is not None:
+        routing = None
+        if row["queue"] is not None:
+            routing = ConversationState(
+                is_open=True,
+                queue=row["queue"],
+                priority=Priority(row["priority"]),
+                skills=tuple(row["skills"]),
+                tags=tuple(row["conversation_tags"]),
+            )
+        conversation = OpenConversation(
+            row["conversation_id"], row["last_message_at"], routing
+        )
+    return LockedCustomer(row["id"], tuple(row["tags"]), conversation)
 
 
 class Conversations:
@@ -218,10 +252,21 @@ class Messages:
         conversation_id: uuid.UUID,
         sent_at: datetime,
         received_at: datetime,
+        decision: Decision,
+        decision_id: uuid.UUID,
+        event: OutboxRow,
     ) -> bool:
-        """Insert and count the message in its conversation; False on a duplicate."""
+        """Insert the message with its decision and event; False on a duplicate."""
         args = _message_args(msg, message_id, customer_id, conversation_id)
-        stored = await self._conn.fetchval(_INSERT_MESSAGE, *args, sent_at, received_at)
+        stored = await self._conn.fetchval(
+            _INSERT_MESSAGE,
+            *args,
+            sent_at,
+            received_at,
+            *_decision_args(decision, decision_id),
+            event.topic,
+            event.payload,
+        )
         return stored is not None
 
     async def add_attachments(
@@ -267,6 +312,27 @@ def _message_args(
         email.message_id if email else None,
         email.in_reply_to[0] if email and email.in_reply_to else None,
         list(email.references) if email else [],
+    )
+
+
+def _decision_args(decision: Decision, decision_id: uuid.UUID) -> tuple[object, ...]:
+    previous = decision.previous_priority
+    return (
+        decision_id,
+        decision.queue,
+        decision.priority.value,
+        list(decision.skills),
+        list(decision.tags),
+        decision.language,
+        decision.rule_id,
+        list(decision.matched_conditions),
+        decision.reason,
+        decision.rules_version,
+        decision.new_conversation,
+        decision.changed,
+        decision.escalated,
+        decision.previous_queue,
+        previous.value if previous is not None else None,
     )
 
 

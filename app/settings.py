@@ -9,6 +9,11 @@ from pydantic import PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
+DEFAULT_RULES_FILE = (
+    Path(__file__).resolve().parent.parent / "routing" / "rules.example.yaml"
+)
+DEFAULT_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pt")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -30,6 +35,13 @@ class Settings(BaseSettings):
     attachment_dir: Path = Path("var/attachments")
     db_pool_size: PositiveInt = 10
     log_format: str = "console"  # "json" in production
+    kafka_bootstrap_servers: str | None = None  # unset: no relay (serve requires it)
+    kafka_routing_topic: str = "omniroute.routing.decisions"
+    kafka_customer_topic: str = "omniroute.customers"
+    routing_rules_file: Path = DEFAULT_RULES_FILE
+    languages: Annotated[tuple[str, ...], NoDecode] = DEFAULT_LANGUAGES
+    outbox_retention_hours: PositiveInt = 24
+    relay_batch_size: PositiveInt = 500
 
     @field_validator("database_url")
     @classmethod
@@ -38,7 +50,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value
 
-    @field_validator("api_tokens", mode="before")
+    @field_validator("api_tokens", "languages", mode="before")
     @classmethod
     def _split_tokens(cls, value: object) -> object:
         if isinstance(value, str):

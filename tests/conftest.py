@@ -30,7 +30,7 @@ SECRETS = {
 }
 AUTH = {"Authorization": "Bearer test-token"}
 PUBLIC_BASE_URL = "https://omniroute.example.com"
-TABLES = "attachments, messages, conversations, customer_merges, identities, webhook_nonces, customers"
+TABLES = "outbox, decisions, attachments, messages, conversations, customer_merges, identities, webhook_nonces, customers"
 
 
 @pytest.fixture(scope="session")

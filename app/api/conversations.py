@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from app import conversations
 from app.api.deps import Engine, require_token
 from app.api.problems import NotFound
-from app.api.schemas import ConversationList, ConversationOut
+from app.api.schemas import ConversationList, ConversationOut, DecisionList, DecisionOut
 
 router = APIRouter(
     prefix="/v1/conversations",
@@ -61,3 +61,15 @@ async def close_conversation(
         )
     except conversations.ConversationNotFound as error:
         raise NotFound(str(error)) from None
+
+
+@router.get(
+    "/{conversation_id}/decisions", response_model=DecisionList, responses=_PROBLEMS
+)
+async def list_decisions(conversation_id: uuid.UUID, engine: Engine) -> DecisionList:
+    """Every routing decision of the conversation, oldest first, with its reasons."""
+    try:
+        rows = await conversations.decisions(engine, conversation_id)
+    except conversations.ConversationNotFound as error:
+        raise NotFound(str(error)) from None
+    return DecisionList(items=[DecisionOut.from_row(r) for r in rows])

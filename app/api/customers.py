@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from app import customers, timeline
-from app.api.deps import CurrentSettings, Engine, require_token
+from app.api.deps import CurrentSettings, Engine, Events, require_token
 from app.api.problems import BadRequest, Conflict, NotFound, PayloadRejected, Problem
 from app.api.schemas import (
     CustomerList,
@@ -108,12 +108,12 @@ async def patch_customer(
     responses=_PROBLEMS | {409: _PROBLEMS[404]},
 )
 async def merge_customer(
-    customer_id: LiveCustomer, body: MergeRequest, engine: Engine
+    customer_id: LiveCustomer, body: MergeRequest, engine: Engine, events: Events
 ) -> CustomerOut:
     """Fold `merge_customer_id` into this customer, which survives."""
     try:
         view = await customers.merge(
-            engine, customer_id, body.merge_customer_id, "manual merge via API"
+            engine, customer_id, body.merge_customer_id, "manual merge via API", events
         )
     except MergeRefused as refused:
         problem = {"unknown": NotFound, "already_merged": Conflict}.get(

@@ -11,7 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.problems import Unauthorized
 from app.attachment_store import AttachmentStore
+from app.events import EventConfig
 from app.ingest import Ingestor
+from app.metrics import Metrics
+from app.relay import Relay
+from app.rules_state import RulesHolder
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -55,3 +59,29 @@ async def require_token(request: Request, settings: CurrentSettings) -> None:
     if not any(hmac.compare_digest(token.encode(), c) for c in candidates):
         log.info("api.rejected", reason="unknown_bearer_token", path=request.url.path)
         raise Unauthorized("the bearer token is not valid", headers=_CHALLENGE)
+
+
+async def _events(request: Request) -> EventConfig:
+    events: EventConfig = request.app.state.events
+    return events
+
+
+async def _rules(request: Request) -> RulesHolder:
+    rules: RulesHolder = request.app.state.rules
+    return rules
+
+
+async def _metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+async def _relay(request: Request) -> Relay | None:
+    relay: Relay | None = request.app.state.relay
+    return relay
+
+
+Events = Annotated[EventConfig, Depends(_events)]
+Rules = Annotated[RulesHolder, Depends(_rules)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+RelayDep = Annotated[Relay | None, Depends(_relay)]

@@ -1,12 +1,13 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and Prometheus metrics."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from app.api.deps import Engine
+from app.api.deps import Engine, MetricsDep, RelayDep
 
 router = APIRouter(tags=["health"])
 
@@ -18,14 +19,35 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(engine: Engine) -> JSONResponse:
-    """Ready when the database answers; 503 otherwise."""
+async def readyz(engine: Engine, relay: RelayDep) -> JSONResponse:
+    """503 when the database is unreachable; Kafka trouble is reported, not fatal."""
+    checks: dict[str, object] = {}
     try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
     except Exception as error:  # any failure here means "not ready", with the reason
-        return JSONResponse(
-            {"status": "unavailable", "checks": {"database": type(error).__name__}},
-            status_code=503,
-        )
-    return JSONResponse({"status": "ok", "checks": {"database": "ok"}})
+        checks["database"] = f"unavailable: {type(error).__name__}"
+    if relay is None:
+        checks["kafka"] = "disabled"
+    else:
+        checks["kafka"] = relay.status.kafka
+        checks["relay"] = relay.status.role
+        if relay.status.last_error:
+            checks["kafka_error"] = relay.status.last_error
+    is_ready = checks["database"] == "ok"
+    degraded = checks["kafka"] not in {"ok", "disabled"}
+    status = (
+        "ok"
+        if is_ready and not degraded
+        else ("degraded" if is_ready else "unavailable")
+    )
+    return JSONResponse(
+        {"status": status, "checks": checks}, status_code=200 if is_ready else 503
+    )
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(registry: MetricsDep) -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

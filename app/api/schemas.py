@@ -150,6 +150,10 @@ class ConversationOut(BaseModel):
     close_reason: str | None
     last_message_at: datetime
     message_count: int
+    queue: str | None
+    priority: str | None
+    skills: list[str]
+    tags: list[str]
 
     @classmethod
     def from_view(cls, view: ConversationView) -> ConversationOut:
@@ -158,3 +162,43 @@ class ConversationOut(BaseModel):
 
 class ConversationList(BaseModel):
     items: list[ConversationOut]
+
+
+class PreviousRouting(BaseModel):
+    queue: str
+    priority: str
+
+
+class DecisionOut(BaseModel):
+    id: uuid.UUID
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    customer_id: uuid.UUID
+    queue: str
+    priority: str
+    skills: list[str]
+    tags: list[str]
+    language: str | None
+    rule_id: str | None
+    matched_conditions: list[str]
+    reason: str
+    rules_version: str
+    new_conversation: bool
+    changed: bool
+    escalated: bool
+    previous: PreviousRouting | None
+    decided_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, object]) -> DecisionOut:
+        queue, priority = row.pop("previous_queue"), row.pop("previous_priority")
+        previous = (
+            PreviousRouting(queue=str(queue), priority=str(priority))
+            if queue is not None
+            else None
+        )
+        return cls.model_validate({**row, "previous": previous})
+
+
+class DecisionList(BaseModel):
+    items: list[DecisionOut]

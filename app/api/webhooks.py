@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -9,7 +10,7 @@ import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from app.api.deps import CurrentSettings, IngestorDep
+from app.api.deps import CurrentSettings, IngestorDep, MetricsDep
 from app.api.problems import (
     BadRequest,
     ConnectorNotConfigured,
@@ -18,7 +19,9 @@ from app.api.problems import (
     Problem,
     SignatureRejected,
 )
-from app.ingest import IngestResult, Outcome, ReplayRejected
+from app.db import is_unavailable
+from app.ingest import Ingestor, IngestResult, Outcome, ReplayRejected
+from app.metrics import Metrics
 from app.settings import Settings
 from connectors import meta
 from connectors.model import PayloadInvalid, SignatureInvalid, WebhookRequest
@@ -38,7 +41,10 @@ def _public_url(settings: Settings, request: Request) -> str:
     return settings.public_base_url + request.url.path + (f"?{query}" if query else "")
 
 
-def _reject(connector: Connector, problem: Problem, reason: str) -> Problem:
+def _reject(
+    connector: Connector, problem: Problem, reason: str, metrics: Metrics
+) -> Problem:
+    metrics.webhooks_rejected.labels(connector=connector.name, reason=reason).inc()
     log.warning(
         "webhook.rejected",
         connector=connector.name,
@@ -50,7 +56,11 @@ def _reject(connector: Connector, problem: Problem, reason: str) -> Problem:
 
 
 def _verified_request(
-    connector: Connector, settings: Settings, request: Request, body: bytes
+    connector: Connector,
+    settings: Settings,
+    request: Request,
+    body: bytes,
+    metrics: Metrics,
 ) -> WebhookRequest:
     secret = settings.secret(connector.secret_setting)
     if secret is None:
@@ -62,6 +72,7 @@ def _verified_request(
                 setting=setting,
             ),
             "not_configured",
+            metrics,
         )
     headers = {name.lower(): value for name, value in request.headers.items()}
     req = WebhookRequest(
@@ -74,57 +85,86 @@ def _verified_request(
         connector.verify(req, secret)
     except SignatureInvalid as error:
         raise _reject(
-            connector, SignatureRejected(error.reason), "signature_invalid"
+            connector, SignatureRejected(error.reason), "signature_invalid", metrics
         ) from None
     return req
 
 
 def _endpoint(connector: Connector) -> Callable[..., Awaitable[Response]]:
     async def receive(
-        request: Request, settings: CurrentSettings, ingestor: IngestorDep
+        request: Request,
+        settings: CurrentSettings,
+        ingestor: IngestorDep,
+        metrics: MetricsDep,
     ) -> Response:
-        req = _verified_request(connector, settings, request, await request.body())
+        started = time.perf_counter()
         try:
-            messages = connector.parse(req.body, req.headers)
-            nonce = (
-                connector.replay_key(req.body, req.headers)
-                if connector.replay_key
-                else None
-            )
-        except PayloadInvalid as error:
-            problem = (BadRequest if error.field == "body" else PayloadRejected)(
-                str(error), field=error.field
-            )
-            raise _reject(connector, problem, "payload_invalid") from None
-        results: list[IngestResult] = []
-        for message in messages:
-            try:
-                results.append(
-                    await ingestor.ingest(
-                        message,
-                        connector=connector.name,
-                        received_at=req.received_at,
-                        nonce=nonce,
-                    )
-                )
-            except ReplayRejected as error:
-                raise _reject(
-                    connector, SignatureRejected(str(error)), "replayed"
-                ) from None
-        stored = sum(r.outcome is Outcome.stored for r in results)
-        # One line per request: these ride on the middleware's `http.request` line.
-        structlog.contextvars.bind_contextvars(
-            connector=connector.name,
-            messages=len(results),
-            stored=stored,
-            duplicates=len(results) - stored,
-            bytes=len(req.body),
+            response = await _handle(connector, request, settings, ingestor, metrics)
+        except Exception as error:
+            if is_unavailable(error):
+                metrics.webhooks_rejected.labels(
+                    connector=connector.name, reason="database_unavailable"
+                ).inc()
+            raise
+        metrics.webhooks_accepted.labels(connector=connector.name).inc()
+        metrics.ingest_seconds.labels(connector=connector.name).observe(
+            time.perf_counter() - started
         )
-        return Response(connector.ack.body, media_type=connector.ack.media_type)
+        return response
 
     receive.__name__ = f"receive_{connector.name}"
     receive.__doc__ = f"Inbound {connector.name} webhook: verify, parse, store, 200."
     return receive
+
+
+async def _handle(
+    connector: Connector,
+    request: Request,
+    settings: Settings,
+    ingestor: Ingestor,
+    metrics: Metrics,
+) -> Response:
+    """Verify, parse and store every message of one request, then acknowledge."""
+    req = _verified_request(connector, settings, request, await request.body(), metrics)
+    try:
+        messages = connector.parse(req.body, req.headers)
+        nonce = (
+            connector.replay_key(req.body, req.headers)
+            if connector.replay_key
+            else None
+        )
+    except PayloadInvalid as error:
+        problem = (BadRequest if error.field == "body" else PayloadRejected)(
+            str(error), field=error.field
+        )
+        raise _reject(connector, problem, "payload_invalid", metrics) from None
+    results: list[IngestResult] = []
+    for message in messages:
+        try:
+            results.append(
+                await ingestor.ingest(
+                    message,
+                    connector=connector.name,
+                    received_at=req.received_at,
+                    nonce=nonce,
+                )
+            )
+        except ReplayRejected as error:
+            raise _reject(
+                connector, SignatureRejected(str(error)), "replayed", metrics
+            ) from None
+        if results[-1].decision is not None:
+            metrics.decisions.labels(queue=results[-1].decision.queue).inc()
+    stored = sum(r.outcome is Outcome.stored for r in results)
+    # One line per request: these ride on the middleware's `http.request` line.
+    structlog.contextvars.bind_contextvars(
+        connector=connector.name,
+        messages=len(results),
+        stored=stored,
+        duplicates=len(results) - stored,
+        bytes=len(req.body),
+    )
+    return Response(connector.ack.body, media_type=connector.ack.media_type)
 
 
 for _connector in CONNECTORS:
