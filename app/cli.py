@@ -1,9 +1,10 @@
-"""`omniroute serve | dev | migrate | demo`."""
+"""`omniroute serve | dev | migrate | demo | events tail`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -53,7 +54,15 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 def serve(args: argparse.Namespace) -> None:
-    _serve(_load_settings(), args.host, args.port)
+    settings = _load_settings()
+    if not settings.kafka_bootstrap_servers:
+        print(
+            "omniroute: OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS: required by `serve` (routing"
+            " decisions are published to Kafka); `omniroute dev` embeds a broker",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    _serve(settings, args.host, args.port)
 
 
 def migrate(_: argparse.Namespace) -> None:
@@ -70,6 +79,16 @@ def dev(args: argparse.Namespace) -> None:
 
     if not os.environ.get("OMNIROUTE_DATABASE_URL"):
         os.environ["OMNIROUTE_DATABASE_URL"] = _embedded_postgres(Path("var/pgdata"))
+    if not os.environ.get("OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS"):
+        from app.mock_kafka import MockKafkaCluster
+
+        # librdkafka's mock cluster: the real Kafka protocol over TCP, in memory.
+        cluster = MockKafkaCluster(1)
+        os.environ["OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS"] = cluster.bootstrap_servers
+        print(
+            f"omniroute dev: embedded Kafka broker at {cluster.bootstrap_servers}"
+            " (in memory; `omniroute events tail` with this address)"
+        )
     for name, value in DEV_SECRETS.items():
         os.environ.setdefault(name, value)
     os.environ.setdefault(
@@ -103,6 +122,26 @@ def demo(args: argparse.Namespace) -> None:
     asyncio.run(run(args.url, os.environ))
 
 
+def events_tail(args: argparse.Namespace) -> None:
+    from app.events_tail import tail
+
+    servers = args.bootstrap_servers or os.environ.get(
+        "OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS"
+    )
+    if not servers:
+        print(
+            "omniroute: give --bootstrap-servers or OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    topics = args.topic or [
+        os.environ.get("OMNIROUTE_KAFKA_ROUTING_TOPIC", "omniroute.routing.decisions"),
+        os.environ.get("OMNIROUTE_KAFKA_CUSTOMER_TOPIC", "omniroute.customers"),
+    ]
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(tail(servers, topics, args.from_beginning, sys.stdout))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omniroute", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +161,16 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="alembic upgrade head").set_defaults(
         handler=migrate
     )
+    events = commands.add_parser("events", help="operate on published events")
+    tail_parser = events.add_subparsers(
+        dest="events_command", required=True
+    ).add_parser("tail", help="consume and pretty-print events")
+    tail_parser.add_argument(
+        "--topic", action="append", help="repeatable; default: both omniroute topics"
+    )
+    tail_parser.add_argument("--from-beginning", action="store_true")
+    tail_parser.add_argument("--bootstrap-servers")
+    tail_parser.set_defaults(handler=events_tail)
     sub = commands.add_parser(
         "demo", help="replay signed sample webhooks, print timelines"
     )

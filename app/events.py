@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
@@ -42,6 +42,11 @@ class DecisionContext:
     customer_id: uuid.UUID
     channel: str
     decided_at: datetime
+
+
+def _rfc3339(at: datetime) -> str:
+    """UTC with a `Z`, the same spelling the CloudEvents SDK uses for `time`."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _envelope(
@@ -92,7 +97,7 @@ def routing_decision(
         "changed": decision.changed,
         "previous": previous,
         "rules_version": decision.rules_version,
-        "decided_at": ctx.decided_at.isoformat(),
+        "decided_at": _rfc3339(ctx.decided_at),
     }
     payload = _envelope(
         config,
@@ -124,7 +129,7 @@ def customer_merged(
         "surviving_customer_id": str(survivor),
         "merged_customer_id": str(merged),
         "reason": reason,
-        "merged_at": at.isoformat(),
+        "merged_at": _rfc3339(at),
     }
     payload = _envelope(config, event_id, CUSTOMER_MERGED_TYPE, str(survivor), at, data)
     return OutboxRow(

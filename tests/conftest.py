@@ -19,6 +19,8 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.settings import Settings
 
+pytest_plugins = ["tests.kafka_fixtures"]
+
 SECRETS = {
     "api_tokens": ("test-token", "second-token"),
     "twilio_auth_token": "twilio-test-auth-token",

@@ -38,3 +38,20 @@ def test_serve_rejects_a_non_postgres_url(tmp_path):
 
     assert result.returncode == 2
     assert "must be a postgresql:// URL" in result.stderr
+
+
+def test_serve_requires_a_kafka_bootstrap_address(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIROUTE_")}
+    env["OMNIROUTE_DATABASE_URL"] = "postgresql://postgres@127.0.0.1:5432/postgres"
+    result = subprocess.run(
+        [sys.executable, "-c", "from app.cli import main; main(['serve'])"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS" in result.stderr
