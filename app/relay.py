@@ -82,6 +82,7 @@ class Relay:
         self._stopping = asyncio.Event()
         self._failures = 0
         self._last_prune = 0.0
+        self._last_backlog = 0.0
         self.status = RelayStatus()
 
     async def run(self) -> None:
@@ -93,6 +94,8 @@ class Relay:
                         await self._lead()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("relay.database_lost", error=type(error).__name__)
+            except Exception:  # never let the relay die silently: log, back off, retry
+                log.exception("relay.failed")
             self._metrics.relay_leader.set(0)
             await self._sleep(self._config.standby_seconds * random.uniform(0.5, 1.0))
         await self._close_producer()
@@ -234,8 +237,12 @@ class Relay:
         return random.uniform(0, ceiling)
 
     async def _housekeeping(self) -> None:
-        await self._refresh_backlog()
         loop_time = asyncio.get_running_loop().time()
+        if (
+            loop_time - self._last_backlog >= 1.0
+        ):  # a count(*) per batch would be costly
+            self._last_backlog = loop_time
+            await self._refresh_backlog()
         if loop_time - self._last_prune >= self._config.prune_every_seconds:
             self._last_prune = loop_time
             await self.prune()
