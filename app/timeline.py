@@ -125,18 +125,12 @@ async def _attachments_of(
     grouped: dict[uuid.UUID, list[AttachmentView]] = defaultdict(list)
     if message_ids:
         for row in await conn.execute(_ATTACHMENTS, {"ids": message_ids}):
-            grouped[row.message_id].append(
-                AttachmentView(
-                    row.id,
-                    row.filename,
-                    row.content_type,
-                    row.size,
-                    row.sha256,
-                    row.url,
-                    row.provider_media_id,
-                )
-            )
+            grouped[row.message_id].append(_attachment_view(row))
     return grouped
+
+
+def _attachment_view(row: Row[tuple[object, ...]]) -> AttachmentView:
+    return AttachmentView(*(getattr(row, f) for f in AttachmentView.__slots__))
 
 
 async def attachment(
@@ -144,14 +138,4 @@ async def attachment(
 ) -> AttachmentView | None:
     async with engine.connect() as conn:
         row = (await conn.execute(_ATTACHMENT, {"id": attachment_id})).first()
-    if row is None:
-        return None
-    return AttachmentView(
-        row.id,
-        row.filename,
-        row.content_type,
-        row.size,
-        row.sha256,
-        row.url,
-        row.provider_media_id,
-    )
+    return _attachment_view(row) if row is not None else None
