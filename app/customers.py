@@ -8,28 +8,30 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import driver_connection, driver_transaction
 from app.events import EventConfig
-from app.ingest import driver_transaction
 from app.merging import merge_customers
 from connectors.model import IdentityClaim
 
-_CUSTOMER = text(
-    "SELECT id, display_name, tags, attributes, created_at, merged_into"
-    " FROM customers WHERE id = :id"
+# One round trip per customer document (identities and merged ids aggregated in SQL).
+_DOCUMENT = (
+    "SELECT c.id, c.display_name, c.tags, c.attributes::text AS attributes, c.created_at,"
+    " c.merged_into, (SELECT coalesce(json_agg(json_build_object('kind', i.kind,"
+    " 'value', i.value, 'verified', i.verified) ORDER BY i.verified DESC, i.kind,"
+    " i.value), '[]') FROM identities i WHERE i.customer_id = c.id)::text AS identities,"
+    " ARRAY(SELECT m.id FROM customers m WHERE m.merged_into = c.id"
+    " ORDER BY m.created_at, m.id) AS merged_from FROM customers c"
 )
-_IDENTITIES = text(
-    "SELECT kind, value, verified FROM identities WHERE customer_id = :id"
-    " ORDER BY verified DESC, kind, value"
+_BY_ID = f"{_DOCUMENT} WHERE c.id = $1"
+_BY_IDENTITY = (
+    f"{_DOCUMENT} WHERE c.id = (SELECT customer_id FROM identities"
+    " WHERE kind = $1 AND value = $2 AND verified)"
 )
-_MERGED_FROM = text(
-    "SELECT id FROM customers WHERE merged_into = :id ORDER BY created_at, id"
-)
-_BY_IDENTITY = text(
-    "SELECT customer_id FROM identities WHERE kind = :kind AND value = :value AND verified"
-)
+_MERGED_INTO = "SELECT merged_into FROM customers WHERE id = $1"
 _UPDATE = text(
     "UPDATE customers SET display_name = CASE WHEN :set_name THEN :name"
     " ELSE display_name END, tags = coalesce(CAST(:tags AS text[]), tags),"
@@ -70,41 +72,42 @@ class CustomerMoved(Exception):
 
 async def live_customer_id(engine: AsyncEngine, customer_id: uuid.UUID) -> uuid.UUID:
     """The id itself when live; CustomerMoved when merged; CustomerNotFound when unknown."""
-    async with engine.connect() as conn:
-        row = (await conn.execute(_CUSTOMER, {"id": customer_id})).first()
+    async with driver_connection(engine) as conn:
+        row = await conn.fetchrow(_MERGED_INTO, customer_id)
     if row is None:
         raise CustomerNotFound(f"customer {customer_id} does not exist")
-    if row.merged_into is not None:
-        raise CustomerMoved(row.merged_into)
+    if row["merged_into"] is not None:
+        raise CustomerMoved(row["merged_into"])
     return customer_id
 
 
 async def get(engine: AsyncEngine, customer_id: uuid.UUID) -> CustomerView:
-    async with engine.connect() as conn:
-        row = (await conn.execute(_CUSTOMER, {"id": customer_id})).first()
-        if row is None:
-            raise CustomerNotFound(f"customer {customer_id} does not exist")
-        if row.merged_into is not None:
-            raise CustomerMoved(row.merged_into)
-        identities = (await conn.execute(_IDENTITIES, {"id": customer_id})).all()
-        merged = (await conn.execute(_MERGED_FROM, {"id": customer_id})).scalars().all()
-    return CustomerView(
-        id=row.id,
-        display_name=row.display_name,
-        identities=tuple(IdentityView(i.kind, i.value, i.verified) for i in identities),
-        tags=tuple(row.tags),
-        attributes=row.attributes,
-        created_at=row.created_at,
-        merged_from=tuple(merged),
-    )
+    async with driver_connection(engine) as conn:
+        row = await conn.fetchrow(_BY_ID, customer_id)
+    if row is None:
+        raise CustomerNotFound(f"customer {customer_id} does not exist")
+    if row["merged_into"] is not None:
+        raise CustomerMoved(row["merged_into"])
+    return _view(row)
 
 
 async def find(engine: AsyncEngine, claim: IdentityClaim) -> list[CustomerView]:
     """Customers holding `claim` as a verified identity (at most one)."""
-    params = {"kind": claim.kind.value, "value": claim.value}
-    async with engine.connect() as conn:
-        ids = (await conn.execute(_BY_IDENTITY, params)).scalars().all()
-    return [await get(engine, customer_id) for customer_id in ids]
+    async with driver_connection(engine) as conn:
+        row = await conn.fetchrow(_BY_IDENTITY, claim.kind.value, claim.value)
+    return [_view(row)] if row is not None else []
+
+
+def _view(row: asyncpg.Record) -> CustomerView:
+    return CustomerView(
+        id=row["id"],
+        display_name=row["display_name"],
+        identities=tuple(IdentityView(**i) for i in json.loads(row["identities"])),
+        tags=tuple(row["tags"]),
+        attributes=json.loads(row["attributes"]),
+        created_at=row["created_at"],
+        merged_from=tuple(row["merged_from"]),
+    )
 
 
 async def update(

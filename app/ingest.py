@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -14,6 +12,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.attachment_store import AttachmentStore
+from app.db import driver_transaction
 from app.events import DecisionContext, EventConfig, routing_decision
 from app.merging import merge_customers
 from app.repositories import (
@@ -99,16 +98,6 @@ def normalize(msg: InboundMessage, region: str) -> InboundMessage:
         sender=canonical(msg.sender, region),
         linked_identities=tuple(canonical(c, region) for c in msg.linked_identities),
     )
-
-
-@contextlib.asynccontextmanager
-async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection's asyncpg driver inside one transaction (commit on exit)."""
-    async with engine.connect() as sa_conn:
-        raw = await sa_conn.get_raw_connection()
-        conn: asyncpg.Connection = raw.driver_connection
-        async with conn.transaction():
-            yield conn
 
 
 class Ingestor:

@@ -11,22 +11,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import driver_connection
 
 _COLUMNS = (
     "id, customer_id, conversation_id, channel, direction, provider, provider_message_id,"
     " content_type, sender_kind, sender_value, sender_name, subject, text, full_text,"
     " sent_at, received_at, in_reply_to"
 )
-_ATTACHMENTS = text(
+_ATTACHMENTS = (
     "SELECT id, message_id, filename, content_type, size, sha256, url, provider_media_id"
-    " FROM attachments WHERE message_id = ANY(:ids) ORDER BY message_id, position"
+    " FROM attachments WHERE message_id = ANY($1::uuid[]) ORDER BY message_id, position"
 )
-_ATTACHMENT = text(
+_ATTACHMENT = (
     "SELECT id, filename, content_type, size, sha256, url, provider_media_id"
-    " FROM attachments WHERE id = :id"
+    " FROM attachments WHERE id = $1"
 )
 
 
@@ -43,7 +44,7 @@ class AttachmentView:
 
 @dataclass(frozen=True, slots=True)
 class MessageView:
-    row: Row[tuple[object, ...]]
+    row: asyncpg.Record
     attachments: tuple[AttachmentView, ...]
 
 
@@ -76,16 +77,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def _query(*, has_channels: bool, has_conversation: bool, has_cursor: bool) -> str:
-    where = ["customer_id = :customer_id"]
+    where, n = ["customer_id = $1"], 2
     if has_channels:
-        where.append("channel = ANY(:channels)")
+        where.append(f"channel = ANY(${n}::text[])")
+        n += 1
     if has_conversation:
-        where.append("conversation_id = :conversation_id")
-    if has_cursor:
-        where.append("(sent_at, id) < (:before_sent_at, :before_id)")
+        where.append(f"conversation_id = ${n}")
+        n += 1
+    if has_cursor:  # keyset: a row-value comparison the timeline index answers directly
+        where.append(f"(sent_at, id) < (${n}, ${n + 1})")
+        n += 2
     return (
         f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)}"
-        " ORDER BY sent_at DESC, id DESC LIMIT :limit"
+        f" ORDER BY sent_at DESC, id DESC LIMIT ${n}"
     )
 
 
@@ -98,44 +102,46 @@ async def page(
     channels: Sequence[str] = (),
     conversation_id: uuid.UUID | None = None,
 ) -> Page:
-    params: dict[str, object] = {"customer_id": customer_id, "limit": limit + 1}
-    if before is not None:
-        params["before_sent_at"], params["before_id"] = decode_cursor(before)
+    args: list[object] = [customer_id]
     if channels:
-        params["channels"] = list(channels)
+        args.append(list(channels))
     if conversation_id is not None:
-        params["conversation_id"] = conversation_id
+        args.append(conversation_id)
+    if before is not None:
+        args.extend(decode_cursor(before))
+    args.append(limit + 1)
     sql = _query(
         has_channels=bool(channels),
         has_conversation=conversation_id is not None,
         has_cursor=before is not None,
     )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(text(sql), params)).all()
+    async with driver_connection(engine) as conn:
+        rows = await conn.fetch(sql, *args)
         shown = rows[:limit]
-        attachments = await _attachments_of(conn, [r.id for r in shown])
-    items = tuple(MessageView(r, tuple(attachments.get(r.id, ()))) for r in shown)
+        attachments = await _attachments_of(conn, [r["id"] for r in shown])
+    items = tuple(MessageView(r, tuple(attachments.get(r["id"], ()))) for r in shown)
     more = len(rows) > limit
-    return Page(items, encode_cursor(shown[-1].sent_at, shown[-1].id) if more else None)
+    cursor = encode_cursor(shown[-1]["sent_at"], shown[-1]["id"]) if more else None
+    return Page(items, cursor)
 
 
 async def _attachments_of(
-    conn: AsyncConnection, message_ids: list[uuid.UUID]
+    conn: asyncpg.Connection, message_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[AttachmentView]]:
     grouped: dict[uuid.UUID, list[AttachmentView]] = defaultdict(list)
     if message_ids:
-        for row in await conn.execute(_ATTACHMENTS, {"ids": message_ids}):
-            grouped[row.message_id].append(_attachment_view(row))
+        for row in await conn.fetch(_ATTACHMENTS, message_ids):
+            grouped[row["message_id"]].append(_attachment_view(row))
     return grouped
 
 
-def _attachment_view(row: Row[tuple[object, ...]]) -> AttachmentView:
-    return AttachmentView(*(getattr(row, f) for f in AttachmentView.__slots__))
+def _attachment_view(row: asyncpg.Record) -> AttachmentView:
+    return AttachmentView(*(row[f] for f in AttachmentView.__slots__))
 
 
 async def attachment(
     engine: AsyncEngine, attachment_id: uuid.UUID
 ) -> AttachmentView | None:
-    async with engine.connect() as conn:
-        row = (await conn.execute(_ATTACHMENT, {"id": attachment_id})).first()
+    async with driver_connection(engine) as conn:
+        row = await conn.fetchrow(_ATTACHMENT, attachment_id)
     return _attachment_view(row) if row is not None else None

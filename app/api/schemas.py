@@ -111,26 +111,26 @@ class MessageOut(BaseModel):
     def from_view(cls, view: MessageView, base_url: str) -> MessageOut:
         r = view.row
         return cls(
-            id=r.id,
-            customer_id=r.customer_id,
-            conversation_id=r.conversation_id,
-            channel=r.channel,
-            direction=r.direction,
-            provider=r.provider,
-            provider_message_id=r.provider_message_id,
-            content_type=r.content_type,
+            id=r["id"],
+            customer_id=r["customer_id"],
+            conversation_id=r["conversation_id"],
+            channel=r["channel"],
+            direction=r["direction"],
+            provider=r["provider"],
+            provider_message_id=r["provider_message_id"],
+            content_type=r["content_type"],
             sender=SenderOut(
-                kind=r.sender_kind, value=r.sender_value, name=r.sender_name
+                kind=r["sender_kind"], value=r["sender_value"], name=r["sender_name"]
             ),
-            subject=r.subject,
-            text=r.text,
-            full_text=r.full_text,
+            subject=r["subject"],
+            text=r["text"],
+            full_text=r["full_text"],
             attachments=[
                 AttachmentOut.from_view(a, base_url) for a in view.attachments
             ],
-            sent_at=r.sent_at,
-            received_at=r.received_at,
-            in_reply_to=r.in_reply_to,
+            sent_at=r["sent_at"],
+            received_at=r["received_at"],
+            in_reply_to=r["in_reply_to"],
         )
 
 
