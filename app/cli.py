@@ -50,6 +50,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         log_config=None,
         proxy_headers=True,
         server_header=False,
+        access_log=False,  # the middleware's `http.request` is the one access line
     )
 
 

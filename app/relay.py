@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from app.metrics import Metrics
 log = structlog.get_logger(__name__)
 LOCK_KEY = 0x6F6D6E69726F7574  # "omnirout": one relay leader per database
 CHANNEL = "omniroute_outbox"
+BACKLOG_REFRESH_SECONDS = 5.0
 _HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
 
@@ -170,8 +172,8 @@ class Relay:
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1)",
                 [r.id for r in acked],
             )
-            for row in acked:
-                self._metrics.events_published.labels(topic=row.topic).inc()
+            for topic, count in Counter(r.topic for r in acked).items():
+                self._metrics.events_published.labels(topic=topic).inc(count)
         if len(acked) < len(rows):
             raise PublishFailed(f"{self.status.last_error or 'send failed'}")
         self.status.kafka, self.status.last_error = "ok", None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import random
@@ -11,7 +12,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,6 +21,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from app.migrate import upgrade
+from app.mock_kafka import MockKafkaCluster
 from app.webhook_client import SignedRequest
 from bench import procs
 from bench.ingest_requests import Secrets, Workload, make_pool, rendered, twilio_only
@@ -33,6 +35,19 @@ SECRETS = Secrets(
 )
 API_TOKEN = "bench-api-token"
 BIN = Path(sys.executable).parent
+ROUTING_TOPIC = "omniroute.routing.decisions"  # the service's defaults
+CUSTOMER_TOPIC = "omniroute.customers"
+TOPIC_PARTITIONS = 6
+
+
+@contextlib.contextmanager
+def kafka_cluster(brokers: int = 1) -> Iterator[MockKafkaCluster]:
+    """librdkafka's mock cluster in this process with the service's two topics
+    (`omniroute serve` refuses to start without OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS)."""
+    with MockKafkaCluster(brokers) as cluster:
+        for topic in (ROUTING_TOPIC, CUSTOMER_TOPIC):
+            cluster.create_topic(topic, TOPIC_PARTITIONS)
+        yield cluster
 
 
 @dataclass(frozen=True)
@@ -90,10 +105,11 @@ class IngestReport:
         return sum(r.wraps for r in self._service_runs())
 
 
-def service_env(database: str, port: int) -> dict[str, str]:
+def service_env(database: str, port: int, kafka: str) -> dict[str, str]:
     env = procs.base_env()
     env.update(
         OMNIROUTE_DATABASE_URL=procs.dsn(database),
+        OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS=kafka,
         OMNIROUTE_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         OMNIROUTE_API_TOKENS=API_TOKEN,
         OMNIROUTE_TWILIO_AUTH_TOKEN=SECRETS.twilio,
@@ -108,13 +124,16 @@ def service_env(database: str, port: int) -> dict[str, str]:
     return env
 
 
-def start_service(name: str, database: str, port: int | None = None) -> procs.Server:
-    """`omniroute serve` on `port`: the port the webhooks were signed for (Twilio)."""
+def start_service(
+    name: str, database: str, kafka: str, port: int | None = None
+) -> procs.Server:
+    """`omniroute serve` on `port` (the port the webhooks were signed for: Twilio),
+    publishing to the Kafka at `kafka` (bootstrap servers)."""
     port = port or procs.free_port()
     return procs.start_server(
         name,
         [str(BIN / "omniroute"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        service_env(database, port),
+        service_env(database, port, kafka),
         port,
         "/healthz",
     )
@@ -132,6 +151,16 @@ def migrate(database: str) -> None:
 
 
 def run(stamp: str, config: IngestConfig, databases: list[str]) -> IngestReport:
+    with kafka_cluster() as cluster:
+        return _run(stamp, config, databases, cluster)
+
+
+def _run(
+    stamp: str,
+    config: IngestConfig,
+    databases: list[str],
+    cluster: MockKafkaCluster,
+) -> IngestReport:
     report = IngestReport(config)
     db_service = f"omniroute_bench_{stamp}_ingest"
     db_baseline = f"omniroute_bench_{stamp}_baseline"
@@ -159,7 +188,9 @@ def run(stamp: str, config: IngestConfig, databases: list[str]) -> IngestReport:
         ),
     )
 
-    service = start_service("ingest-service", db_service, service_port)
+    service = start_service(
+        "ingest-service", db_service, cluster.bootstrap_servers, service_port
+    )
     baseline = None
     try:
         baseline = start_baseline("ingest-baseline", db_baseline, baseline_port)
@@ -290,9 +321,12 @@ _ACCESS = re.compile(
 
 
 def scan_log(path: Path) -> tuple[dict[str, int], dict[str, int], list[str]]:
-    """Statuses of /webhooks and /v1 responses (uvicorn access lines), other event
-    counts, and the first warning/error lines."""
+    """Statuses of /webhooks and /v1 responses, other event counts, and the first
+    warning/error lines. Statuses come from the service's own `http.request` lines
+    when it writes them, else from uvicorn access lines (it can write both for one
+    request: counting both would double the figures)."""
     statuses: Counter[str] = Counter()
+    uvicorn_statuses: Counter[str] = Counter()
     events: Counter[str] = Counter()
     problems: list[str] = []
     with path.open(encoding="utf-8", errors="replace") as handle:
@@ -313,7 +347,7 @@ def scan_log(path: Path) -> tuple[dict[str, int], dict[str, int], list[str]]:
             access = _ACCESS.search(event)
             if access:
                 if access["path"].startswith(("/webhooks/", "/v1/")):
-                    statuses[access["status"]] += 1
+                    uvicorn_statuses[access["status"]] += 1
                 continue
             key = event
             if event == "webhook.rejected":
@@ -326,4 +360,4 @@ def scan_log(path: Path) -> tuple[dict[str, int], dict[str, int], list[str]]:
                 and len(problems) < 20
             ):
                 problems.append(line.strip()[:500])
-    return dict(statuses), dict(events), problems
+    return dict(statuses or uvicorn_statuses), dict(events), problems

@@ -158,18 +158,21 @@ def run(stamp: str, config: ReadConfig, databases: list[str]) -> ReadReport:
         "customer by phone (national format)": lookup_paths,
     }
 
-    service = ingest.start_service("read-service", database)
-    try:
-        _check(report, service.base_url, paths, seeded)
-        auth = {"Authorization": f"Bearer {ingest.API_TOKEN}"}
-        host = f"127.0.0.1:{service.port}"
-        for n, (label, targets) in enumerate(paths.items()):
-            file = procs.OUT / f"read-{n}.reqs"
-            write(file, [render("GET", p, host, auth) for p in targets])
-            report.results[label] = _measure(f"read-{n}", service, file, config)
-        report.peak_rss_kib = service.peak_rss_kib()
-    finally:
-        service.stop()
+    with ingest.kafka_cluster() as cluster:
+        service = ingest.start_service(
+            "read-service", database, cluster.bootstrap_servers
+        )
+        try:
+            _check(report, service.base_url, paths, seeded)
+            auth = {"Authorization": f"Bearer {ingest.API_TOKEN}"}
+            host = f"127.0.0.1:{service.port}"
+            for n, (label, targets) in enumerate(paths.items()):
+                file = procs.OUT / f"read-{n}.reqs"
+                write(file, [render("GET", p, host, auth) for p in targets])
+                report.results[label] = _measure(f"read-{n}", service, file, config)
+            report.peak_rss_kib = service.peak_rss_kib()
+        finally:
+            service.stop()
     report.statuses, report.events, report.problems = ingest.scan_log(service.log_path)
 
     if config.baseline:

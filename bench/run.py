@@ -1,13 +1,16 @@
-"""`python -m bench.run`: ingest vs bare baseline, then reads; figures to bench/RESULTS.md.
+"""`python -m bench.run`: ingest vs bare baseline, reads, relay throughput vs a bare
+Kafka producer, and end-to-end latency at a fixed rate; figures to bench/RESULTS.md.
 
-Needs wrk (`apt-get install -y wrk`) and PostgreSQL at 127.0.0.1:5432 (user postgres,
-trust auth). Creates and drops databases named omniroute_bench_*; generated files,
+Needs wrk (`apt-get install -y wrk`; ingest and reads only) and PostgreSQL at
+127.0.0.1:5432 (user postgres, trust auth). Kafka is librdkafka's mock cluster, in
+this process. Creates and drops databases named omniroute_bench_*; generated files,
 wrk outputs and server logs go to bench/out/.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import shutil
@@ -17,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ingest, procs, reads
+from bench import ingest, latency, procs, reads, relay
 
 RESULTS = procs.BENCH_DIR / "RESULTS.md"
 MB = 1024.0  # KiB per MiB
@@ -25,6 +28,8 @@ GOAL_RPS_RATIO = 0.5
 GOAL_P99_RATIO = 2.0
 GOAL_RSS_MB = 250
 GOAL_READ_P99_MS = 10.0
+GOAL_RELAY_RATIO = 0.7
+GOAL_E2E_P99_MS = 150.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,13 +38,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=8.0, help="ingest warm-up")
     parser.add_argument("--rounds", type=int, default=3, help="service/baseline pairs")
     parser.add_argument("--read-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--relay-rows", type=int, default=100_000, help="outbox rows to drain"
+    )
+    parser.add_argument("--relay-rounds", type=int, default=3, help="relay/bare pairs")
+    parser.add_argument(
+        "--relay-profile",
+        action="store_true",
+        help="one extra, unmeasured relay run under py-spy with per-phase timers",
+    )
+    parser.add_argument("--latency-rate", type=float, default=300.0, help="webhooks/s")
+    parser.add_argument(
+        "--latency-seconds", type=float, default=60.0, help="measured, at that rate"
+    )
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-reads", action="store_true")
+    parser.add_argument("--skip-relay", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument(
         "--no-results", action="store_true", help="do not append to bench/RESULTS.md"
     )
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
+    needs_wrk = not (args.skip_ingest and args.skip_reads)
+    if needs_wrk and shutil.which("wrk") is None:
         print("bench: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
         return 2
 
@@ -50,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     procs.OUT.mkdir(parents=True, exist_ok=True)
     databases: list[str] = []
-    ingest_report = read_report = None
+    ingest_report = read_report = relay_report = latency_report = None
     try:
         if not args.skip_ingest:
             ingest_report = ingest.run(
@@ -64,6 +85,24 @@ def main(argv: list[str] | None = None) -> int:
             read_report = reads.run(
                 stamp, reads.ReadConfig(seconds=args.read_seconds), databases
             )
+        if not args.skip_relay:
+            relay_report = relay.run(
+                stamp,
+                relay.RelayBenchConfig(
+                    rows=args.relay_rows,
+                    rounds=args.relay_rounds,
+                    profile=args.relay_profile,
+                ),
+                databases,
+            )
+        if not args.skip_latency:
+            latency_report = latency.run(
+                stamp,
+                latency.LatencyConfig(
+                    rate=args.latency_rate, seconds=args.latency_seconds
+                ),
+                databases,
+            )
     finally:
         for name in databases:
             try:
@@ -71,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:  # report, keep dropping the others
                 print(f"bench: could not drop {name}: {error}", file=sys.stderr)
     elapsed = time.monotonic() - started
-    text = render(command, elapsed, ingest_report, read_report)
+    text = render(
+        command, elapsed, ingest_report, read_report, relay_report, latency_report
+    )
     print()
     print(text)
     if not args.no_results:
@@ -109,8 +150,10 @@ def _machine() -> list[str]:
         check=False,
         cwd=procs.BENCH_DIR.parent,
     ).stdout.strip()
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    wrk_version = (wrk.stdout + wrk.stderr).split("[")[0].strip()
+    wrk_version = "wrk not installed"
+    if shutil.which("wrk"):
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+        wrk_version = (wrk.stdout + wrk.stderr).split("[")[0].strip()
     return [
         f"- machine: nproc {os.cpu_count()}, {cpu}, {mem_kib / MB / MB:.0f} GiB RAM,"
         f" {platform.system()} {platform.release()}",
@@ -131,6 +174,8 @@ def render(
     elapsed: float,
     ing: ingest.IngestReport | None,
     rd: reads.ReadReport | None,
+    rl: relay.RelayReport | None = None,
+    lt: latency.LatencyReport | None = None,
 ) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [f"## {now}: `{command}`", "", *_machine(), f"- run took {elapsed:.0f} s", ""]
@@ -138,6 +183,10 @@ def render(
         out += _render_ingest(ing)
     if rd is not None:
         out += _render_reads(rd)
+    if rl is not None:
+        out += _render_relay(rl)
+    if lt is not None:
+        out += _render_latency(lt)
     return "\n".join(out) + "\n"
 
 
@@ -268,6 +317,163 @@ def _render_reads(rd: reads.ReadReport) -> list[str]:
         lines.append(f"- non-2xx in the read service's access log: {other}")
     if rd.problems:
         lines.append(f"- first warning/error log line: `{_short(rd.problems[0])}`")
+    lines.append("")
+    return lines
+
+
+def _render_relay(rl: relay.RelayReport) -> list[str]:
+    c = rl.config
+    r_rate, b_rate = rl.median("relay", "rate"), rl.median("bare", "rate")
+    r_cpu = rl.median("relay", "cpu_us_per_event")
+    b_cpu = rl.median("bare", "cpu_us_per_event")
+    ratio = r_rate / b_rate if b_rate else 0.0
+    producer = ", ".join(f"{k}={v}" for k, v in rl.producer.items())
+    queues = ", ".join(
+        f"{k} {v / max(c.rows, 1):.0%}"
+        for k, v in sorted(rl.queues.items(), key=lambda kv: -kv[1])
+    )
+    lines = [
+        f"### Relay throughput: {c.rows:,} outbox rows to Kafka, relay vs bare producer",
+        "",
+        f"Outbox of a fresh database filled by COPY in {rl.fill_seconds:.1f} s with"
+        f" routing-decision CloudEvents from app/events.py (decisions of the real"
+        f" engine over routing/rules.example.yaml; {rl.keys:,} customer keys; average"
+        f" payload {rl.payload_bytes_avg:.0f} B; queues: {queues}). Kafka: librdkafka"
+        f" mock cluster in the bench process, {c.brokers} broker(s), a fresh"
+        f" {c.partitions}-partition topic per run. **relay** = the real `Relay` from"
+        f" `make_relay` (`relay.run()`, batch size **{rl.batch_size}**), timed from"
+        " start (connect, lock, producer start included) until its published counter"
+        " reaches the row count; outbox reset with `UPDATE ... published_at = NULL`"
+        " + VACUUM ANALYZE before each run. **bare** = `AIOKafkaProducer` with the"
+        f" relay's settings ({producer}, same header), the same keys and payload"
+        " bytes read from the database beforehand; timed from the first `send` to"
+        f" the last acknowledgement. {c.rounds} rounds, relay then bare; medians."
+        " Loop CPU = CPU time of the thread running the event loop (the mock"
+        " broker's threads excluded).",
+        "",
+        "| run | events/s | seconds | loop CPU us/event | records on topic"
+        " | partitions used |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in [x for pair in zip(rl.relay, rl.bare, strict=True) for x in pair]:
+        lines.append(
+            f"| {r.side} #{r.round} | {r.rate:,.0f} | {r.seconds:.2f}"
+            f" | {r.cpu_us_per_event:.1f} | {r.on_topic:,} | {r.partitions_used} |"
+        )
+    lines += [
+        "",
+        "| median | events/s | loop CPU us/event |",
+        "|---|---|---|",
+        f"| relay | {r_rate:,.0f} | {r_cpu:.1f} |",
+        f"| bare producer | {b_rate:,.0f} | {b_cpu:.1f} |",
+        "",
+        f"- relay/bare: **{ratio:.2f}x** (goal >= {GOAL_RELAY_RATIO}x:"
+        f" {_verdict(ratio >= GOAL_RELAY_RATIO)})",
+        f"- relay batch size (OMNIROUTE_RELAY_BATCH_SIZE): {rl.batch_size};"
+        f" unpublished outbox rows after each relay run: {rl.pending_after}",
+    ]
+    if rl.problems:
+        lines.append(f"- problems: {'; '.join(rl.problems)}")
+    if rl.profile is not None:
+        lines += _render_profile(rl.profile)
+    lines.append("")
+    return lines
+
+
+def _render_profile(pf: relay.Profile) -> list[str]:
+    r = pf.result
+    phases = ", ".join(
+        f"{k} {v:.2f} s ({v / r.seconds:.0%})" for k, v in pf.phases.items()
+    )
+    frames = "; ".join(f"{name} {share:.0%}" for name, share in pf.frames)
+    return [
+        f"- profiled extra relay run (not in the medians): {r.rate:,.0f} events/s,"
+        f" {r.seconds:.2f} s, {pf.batches} batches. Wall time by phase: {phases}.",
+        f"- py-spy ({pf.path}): event loop on CPU {pf.busy:.0%} of the run; inclusive"
+        f" share of those samples: {frames}",
+    ]
+
+
+def _pct_row(name: str, p: latency.Percentiles | None) -> str:
+    if p is None or not p.count:
+        return f"| {name} | - | - | - | - | - | 0 |"
+    return (
+        f"| {name} | {p.p50:.1f} | {p.p90:.1f} | {p.p99:.1f} | {p.p999:.1f}"
+        f" | {p.max:.1f} | {p.count:,} |"
+    )
+
+
+def _render_latency(lt: latency.LatencyReport) -> list[str]:
+    c = lt.config
+    total = sum(lt.mix.values()) or 1
+    mix = ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(lt.mix.items()))
+    non2xx = {k: v for k, v in lt.statuses.items() if not 200 <= k < 300}
+    e2e_p99 = lt.e2e.p99 if lt.e2e and lt.e2e.count else math.inf
+    equal = lt.measured_2xx_events_equal
+    lines = [
+        f"### End-to-end latency: {c.rate:.0f} webhooks/s open loop, webhook to"
+        " decision consumed from Kafka",
+        "",
+        f"`omniroute serve` (1 uvicorn worker, relay inside, default rules file) on a"
+        f" fresh database, Kafka = librdkafka mock cluster in the bench process."
+        f" After one first contact per pool sender (unmeasured) and a drained outbox,"
+        f" signed mixed-channel webhooks ({mix}) are sent open loop: request i is due"
+        f" at t0 + i/{c.rate:.0f}, {c.warmup:.0f} s warm-up then {c.seconds:.0f} s"
+        " measured, all latencies from the due time (no coordinated omission). Raw"
+        f" asyncio HTTP/1.1 client, up to {c.max_connections} keep-alive connections."
+        " An aiokafka consumer (no group, all partitions, from the end,"
+        f" fetch_max_wait_ms={c.fetch_max_wait_ms}) stamps each record on receipt;"
+        " events are matched to webhooks by decision id (messages JOIN decisions"
+        " after the run).",
+        "",
+        "| ms | p50 | p90 | p99 | p99.9 | max | n |",
+        "|---|---|---|---|---|---|---|",
+        _pct_row("**decision consumed** (e2e, from due)", lt.e2e),
+        _pct_row("webhook response (from due)", lt.webhook),
+        _pct_row("webhook response (from request written)", lt.service),
+        _pct_row("relay leg (consumed - response)", lt.relay),
+        _pct_row("generator lag (task start - due)", lt.lag),
+        "",
+        f"- e2e p99: **{e2e_p99:.0f} ms** (goal < {GOAL_E2E_P99_MS:.0f} ms:"
+        f" {_verdict(e2e_p99 < GOAL_E2E_P99_MS)}); webhook p50"
+        f" {lt.webhook.p50 if lt.webhook else math.nan:.1f} ms, p99"
+        f" {lt.webhook.p99 if lt.webhook else math.nan:.1f} ms",
+        f"- measured webhooks {lt.scheduled:,}: 2xx {lt.ok:,}, non-2xx/errors"
+        f" {non2xx or 0}{f' {lt.errors}' if lt.errors else ''}; 2xx answered at"
+        f" {lt.achieved_rate:.0f}/s; last answer {lt.send_window_seconds:.1f} s"
+        f" after the first was due",
+        f"- events: decisions of 2xx webhooks consumed {lt.events_matched:,} of"
+        f" {lt.ok:,} ({'equal: PASS' if equal else 'NOT equal: FAIL'}); missing"
+        f" {lt.missing}, 2xx without a decision row {lt.unmapped}, duplicates"
+        f" {lt.duplicates}, consumed ids not in this run's decisions"
+        f" {lt.unknown_events}; records read (warm-up + measured)"
+        f" {lt.events_consumed:,}",
+        f"- service CPU {lt.service_cpu_ms:.2f} ms/message (x {c.rate:.0f}/s ="
+        f" {lt.service_cpu_ms * c.rate / 1000:.2f} cores of its one event loop);"
+        f" generator + consumer loop CPU {lt.loop_cpu_ms:.2f} ms/message;"
+        f" connections opened {lt.connections_opened:,}, max in flight"
+        f" {lt.max_in_flight}",
+        f"- outbox backlog: max {lt.max_outbox_pending:,} pending (sampled every"
+        f" 0.5 s), {lt.pending_after} after the run; readyz before the run:"
+        f" {lt.readyz}",
+    ]
+    if lt.missing_examples:
+        lines.append(f"- first provider ids without an event: {lt.missing_examples}")
+    other = {k: v for k, v in lt.log_statuses.items() if not k.startswith("2")}
+    if other:
+        lines.append(f"- non-2xx in the service's access log: {other}")
+    noted = {
+        k: v
+        for k, v in lt.events.items()
+        if k.startswith(("webhook.rejected", "request.", "database.", "relay."))
+    }
+    if noted:
+        lines.append(f"- service log events: {noted}")
+    if lt.problems:
+        lines.append(
+            f"- first warning/error log line (of {len(lt.problems)} kept, see"
+            f" bench/out/latency-service.log): `{_short(lt.problems[0])}`"
+        )
     lines.append("")
     return lines
 
