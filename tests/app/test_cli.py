@@ -6,10 +6,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 
-def test_serve_without_database_url_exits_2_naming_the_variable(tmp_path):
+
+def _serve(tmp_path, **variables: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIROUTE_")}
-    result = subprocess.run(
+    env.update(variables)
+    return subprocess.run(
         [sys.executable, "-c", "from app.cli import main; main(['serve'])"],
         env=env,
         cwd=tmp_path,
@@ -19,39 +22,25 @@ def test_serve_without_database_url_exits_2_naming_the_variable(tmp_path):
         check=False,
     )
 
-    assert result.returncode == 2
-    assert "OMNIROUTE_DATABASE_URL" in result.stderr
 
-
-def test_serve_rejects_a_non_postgres_url(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIROUTE_")}
-    env["OMNIROUTE_DATABASE_URL"] = "mysql://root@localhost/db"
-    result = subprocess.run(
-        [sys.executable, "-c", "from app.cli import main; main(['serve'])"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert result.returncode == 2
-    assert "must be a postgresql:// URL" in result.stderr
-
-
-def test_serve_requires_a_kafka_bootstrap_address(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIROUTE_")}
-    env["OMNIROUTE_DATABASE_URL"] = "postgresql://postgres@127.0.0.1:5432/postgres"
-    result = subprocess.run(
-        [sys.executable, "-c", "from app.cli import main; main(['serve'])"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        pytest.param({}, "OMNIROUTE_DATABASE_URL", id="no-database-url"),
+        pytest.param(
+            {"OMNIROUTE_DATABASE_URL": "mysql://root@localhost/db"},
+            "must be a postgresql:// URL",
+            id="not-postgres",
+        ),
+        pytest.param(
+            {"OMNIROUTE_DATABASE_URL": "postgresql://postgres@127.0.0.1/postgres"},
+            "OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS",
+            id="no-kafka",
+        ),
+    ],
+)
+def test_serve_exits_2_naming_what_is_missing(tmp_path, variables, message):
+    result = _serve(tmp_path, **variables)
 
     assert result.returncode == 2
-    assert "OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS" in result.stderr
+    assert message in result.stderr
