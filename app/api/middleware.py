@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
@@ -10,7 +9,7 @@ import structlog
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.problems import MEDIA_TYPE
+from app.api.problems import problem
 from app.db import is_unavailable
 
 log = structlog.get_logger(__name__)
@@ -159,20 +158,19 @@ async def send_problem(
     detail: str,
     retry_after: int | None = None,
 ) -> None:
-    body = json.dumps(
-        {
-            "type": f"{base}/problems/{slug}",
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": path,
-        }
-    ).encode()
-    headers = [
-        (b"content-type", MEDIA_TYPE.encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    if retry_after is not None:
-        headers.append((b"retry-after", str(retry_after).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    """Answer with a problem document from outside FastAPI's exception handlers."""
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    response = problem(
+        base,
+        path,
+        status=status,
+        title=title,
+        slug=slug,
+        detail=detail,
+        headers=headers,
+    )
+    await response({"type": "http"}, _nothing_to_receive, send)
+
+
+async def _nothing_to_receive() -> Message:
+    return {"type": "http.disconnect"}

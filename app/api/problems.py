@@ -61,10 +61,6 @@ class PayloadTooLarge(Problem):
     status, title, slug = 413, "Payload too large", "payload-too-large"
 
 
-class UnsupportedMediaType(Problem):
-    status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
-
-
 class PayloadRejected(Problem):
     status, title, slug = 422, "Payload invalid", "payload-invalid"
 
@@ -80,6 +76,31 @@ class ConnectorNotConfigured(Problem):
 _STATUS_TITLES = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
 
 
+def problem(
+    base_url: str,
+    path: str,
+    *,
+    status: int,
+    title: str,
+    slug: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, object] | None = None,
+) -> JSONResponse:
+    """The one renderer of RFC 9457 documents (handlers and middleware both use it)."""
+    body: dict[str, object] = {
+        "type": f"{base_url}/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": path,
+        **(extensions or {}),
+    }
+    return JSONResponse(
+        body, status, headers=dict(headers or {}), media_type=MEDIA_TYPE
+    )
+
+
 def problem_response(
     request: Request,
     *,
@@ -91,16 +112,15 @@ def problem_response(
     extensions: Mapping[str, object] | None = None,
 ) -> JSONResponse:
     base = getattr(request.app.state, "public_base_url", "")
-    body: dict[str, object] = {
-        "type": f"{base}/problems/{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-        **(extensions or {}),
-    }
-    return JSONResponse(
-        body, status, headers=dict(headers or {}), media_type=MEDIA_TYPE
+    return problem(
+        base,
+        request.url.path,
+        status=status,
+        title=title,
+        slug=slug,
+        detail=detail,
+        headers=headers,
+        extensions=extensions,
     )
 
 
