@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from app.repositories.outbox import OutboxRow
 from routing.model import Decision
 
 ROUTING_DECISION_TYPE = "omniroute.routing.decision.v1"
@@ -22,14 +23,6 @@ class EventConfig:
     source: str  # CloudEvents `source`, e.g. "https://omniroute.example.com"
     routing_topic: str = "omniroute.routing.decisions"
     customer_topic: str = "omniroute.customers"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OutboxRow:
-    topic: str
-    key: str
-    event_id: uuid.UUID
-    payload: str  # the structured-mode JSON document, published byte for byte
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

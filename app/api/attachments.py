@@ -7,9 +7,9 @@ import uuid
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from app import timeline
-from app.api.deps import Attachments, Engine, require_token
+from app.api.deps import Attachments, Db, require_token
 from app.api.problems import NotFound
+from app.desk import timeline
 
 router = APIRouter(
     prefix="/v1/attachments",
@@ -28,9 +28,9 @@ router = APIRouter(
     },
 )
 async def get_attachment(
-    attachment_id: uuid.UUID, engine: Engine, store: Attachments
+    attachment_id: uuid.UUID, db: Db, store: Attachments
 ) -> Response:
-    found = await timeline.attachment(engine, attachment_id)
+    found = await timeline.attachment(db, attachment_id)
     if found is None:
         raise NotFound(f"attachment {attachment_id} does not exist")
     if found.sha256 is not None:

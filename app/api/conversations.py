@@ -1,4 +1,4 @@
-"""Conversations: list, read, close."""
+"""Conversations: list, read, close, and the routing decisions behind them."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from app import conversations
-from app.api.deps import Engine, require_token
-from app.api.problems import NotFound
+from app.api.deps import Db, require_token
 from app.api.schemas import ConversationList, ConversationOut, DecisionList, DecisionOut
+from app.desk import conversations
 
 router = APIRouter(
     prefix="/v1/conversations",
@@ -24,52 +23,35 @@ _PROBLEMS: dict[int | str, dict[str, object]] = {
 
 @router.get("", response_model=ConversationList, responses=_PROBLEMS)
 async def list_conversations(
-    engine: Engine,
+    db: Db,
     customer_id: uuid.UUID | None = None,
     status: Literal["open", "closed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ConversationList:
     """Most recently active first."""
     found = await conversations.listing(
-        engine, customer_id=customer_id, status=status, limit=limit
+        db, customer_id=customer_id, status=status, limit=limit
     )
     return ConversationList(items=[ConversationOut.from_view(c) for c in found])
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut, responses=_PROBLEMS)
-async def get_conversation(
-    conversation_id: uuid.UUID, engine: Engine
-) -> ConversationOut:
-    try:
-        return ConversationOut.from_view(
-            await conversations.get(engine, conversation_id)
-        )
-    except conversations.ConversationNotFound as error:
-        raise NotFound(str(error)) from None
+async def get_conversation(conversation_id: uuid.UUID, db: Db) -> ConversationOut:
+    return ConversationOut.from_view(await conversations.get(db, conversation_id))
 
 
 @router.post(
     "/{conversation_id}/close", response_model=ConversationOut, responses=_PROBLEMS
 )
-async def close_conversation(
-    conversation_id: uuid.UUID, engine: Engine
-) -> ConversationOut:
+async def close_conversation(conversation_id: uuid.UUID, db: Db) -> ConversationOut:
     """Close it; the customer's next message opens a new conversation."""
-    try:
-        return ConversationOut.from_view(
-            await conversations.close(engine, conversation_id)
-        )
-    except conversations.ConversationNotFound as error:
-        raise NotFound(str(error)) from None
+    return ConversationOut.from_view(await conversations.close(db, conversation_id))
 
 
 @router.get(
     "/{conversation_id}/decisions", response_model=DecisionList, responses=_PROBLEMS
 )
-async def list_decisions(conversation_id: uuid.UUID, engine: Engine) -> DecisionList:
+async def list_decisions(conversation_id: uuid.UUID, db: Db) -> DecisionList:
     """Every routing decision of the conversation, oldest first, with its reasons."""
-    try:
-        rows = await conversations.decisions(engine, conversation_id)
-    except conversations.ConversationNotFound as error:
-        raise NotFound(str(error)) from None
-    return DecisionList(items=[DecisionOut.from_row(r) for r in rows])
+    found = await conversations.decisions(db, conversation_id)
+    return DecisionList(items=[DecisionOut.from_view(d) for d in found])

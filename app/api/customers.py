@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from app import customers, timeline
-from app.api.deps import CurrentSettings, Engine, Events, require_token
-from app.api.problems import BadRequest, Conflict, NotFound, PayloadRejected, Problem
+from app.api.deps import CurrentSettings, Db, Events, require_token
+from app.api.problems import BadRequest
 from app.api.schemas import (
     CustomerList,
     CustomerOut,
@@ -18,7 +17,7 @@ from app.api.schemas import (
     MessageOut,
     TimelineOut,
 )
-from app.merging import MergeRefused
+from app.desk import customers, timeline
 from connectors.identity import canonical
 from connectors.model import Channel, IdentityClaim, IdentityKind
 
@@ -30,25 +29,9 @@ _PROBLEMS: dict[int | str, dict[str, object]] = {
 }
 
 
-class CustomerMovedProblem(Problem):
-    status, title, slug = 308, "Customer merged", "customer-merged"
-
-
-async def _live(request: Request, engine: Engine, customer_id: uuid.UUID) -> uuid.UUID:
+async def _live(db: Db, customer_id: uuid.UUID) -> uuid.UUID:
     """The path's customer; 308 to the survivor's URL when it was merged away."""
-    try:
-        return await customers.live_customer_id(engine, customer_id)
-    except customers.CustomerNotFound as error:
-        raise NotFound(str(error)) from None
-    except customers.CustomerMoved as moved:
-        location = request.url.path.replace(str(customer_id), str(moved.survivor_id), 1)
-        if request.url.query:
-            location += f"?{request.url.query}"
-        raise CustomerMovedProblem(
-            f"customer {customer_id} was merged into {moved.survivor_id}",
-            headers={"Location": location},
-            survivor_id=str(moved.survivor_id),
-        ) from None
+    return await customers.require_live(db, customer_id)
 
 
 LiveCustomer = Annotated[uuid.UUID, Depends(_live)]
@@ -76,7 +59,7 @@ def _claim(
 
 @router.get("", response_model=CustomerList, responses=_PROBLEMS)
 async def find_customers(
-    engine: Engine,
+    db: Db,
     settings: CurrentSettings,
     email: str | None = None,
     phone: str | None = None,
@@ -84,22 +67,22 @@ async def find_customers(
 ) -> CustomerList:
     """Look a customer up by a verified identity; phones in any common format."""
     claim = _claim(email, phone, identity, settings.default_phone_region)
-    found = await customers.find(engine, claim)
+    found = await customers.find(db, claim)
     return CustomerList(items=[CustomerOut.from_view(v) for v in found])
 
 
 @router.get("/{customer_id}", response_model=CustomerOut, responses=_PROBLEMS)
-async def get_customer(customer_id: LiveCustomer, engine: Engine) -> CustomerOut:
+async def get_customer(customer_id: LiveCustomer, db: Db) -> CustomerOut:
     """One customer with identities; 308 to the survivor when merged."""
-    return CustomerOut.from_view(await customers.get(engine, customer_id))
+    return CustomerOut.from_view(await customers.get(db, customer_id))
 
 
 @router.patch("/{customer_id}", response_model=CustomerOut, responses=_PROBLEMS)
 async def patch_customer(
-    customer_id: LiveCustomer, patch: CustomerPatch, engine: Engine
+    customer_id: LiveCustomer, patch: CustomerPatch, db: Db
 ) -> CustomerOut:
-    changes = patch.model_dump(include=patch.model_fields_set)
-    return CustomerOut.from_view(await customers.update(engine, customer_id, changes))
+    view = await customers.update(db, customer_id, patch.change())
+    return CustomerOut.from_view(view)
 
 
 @router.post(
@@ -108,25 +91,19 @@ async def patch_customer(
     responses=_PROBLEMS | {409: _PROBLEMS[404]},
 )
 async def merge_customer(
-    customer_id: LiveCustomer, body: MergeRequest, engine: Engine, events: Events
+    customer_id: LiveCustomer, body: MergeRequest, db: Db, events: Events
 ) -> CustomerOut:
     """Fold `merge_customer_id` into this customer, which survives."""
-    try:
-        view = await customers.merge(
-            engine, customer_id, body.merge_customer_id, "manual merge via API", events
-        )
-    except MergeRefused as refused:
-        problem = {"unknown": NotFound, "already_merged": Conflict}.get(
-            refused.code, PayloadRejected
-        )
-        raise problem(str(refused)) from None
+    view = await customers.merge(
+        db, customer_id, body.merge_customer_id, "manual merge via API", events
+    )
     return CustomerOut.from_view(view)
 
 
 @router.get("/{customer_id}/timeline", response_model=TimelineOut, responses=_PROBLEMS)
 async def get_timeline(
     customer_id: LiveCustomer,
-    engine: Engine,
+    db: Db,
     settings: CurrentSettings,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: str | None = None,
@@ -134,17 +111,14 @@ async def get_timeline(
     conversation_id: uuid.UUID | None = None,
 ) -> TimelineOut:
     """Every message of the customer across channels, newest first; opaque cursor."""
-    try:
-        page = await timeline.page(
-            engine,
-            customer_id,
-            limit=limit,
-            before=before,
-            channels=[c.value for c in channel or ()],
-            conversation_id=conversation_id,
-        )
-    except timeline.CursorInvalid as error:
-        raise BadRequest(str(error), parameter="before") from None
+    page = await timeline.page(
+        db,
+        customer_id,
+        limit=limit,
+        before=before,
+        channels=[c.value for c in channel or ()],
+        conversation_id=conversation_id,
+    )
     base = settings.public_base_url
     return TimelineOut(
         customer_id=customer_id,

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.problems import Unauthorized
 from app.attachment_store import AttachmentStore
+from app.db import Database
 from app.events import EventConfig
 from app.ingest import Ingestor
 from app.metrics import Metrics
@@ -26,9 +26,9 @@ async def _settings(request: Request) -> Settings:
     return settings
 
 
-async def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
+async def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
 
 
 async def _ingestor(request: Request) -> Ingestor:
@@ -42,7 +42,7 @@ async def _attachments(request: Request) -> AttachmentStore:
 
 
 CurrentSettings = Annotated[Settings, Depends(_settings)]
-Engine = Annotated[AsyncEngine, Depends(_engine)]
+Db = Annotated[Database, Depends(_db)]
 IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
 Attachments = Annotated[AttachmentStore, Depends(_attachments)]
 

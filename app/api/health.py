@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
-from app.api.deps import Engine, MetricsDep, RelayDep
+from app.api.deps import Db, MetricsDep, RelayDep
 
 router = APIRouter(tags=["health"])
 
@@ -19,12 +18,11 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-async def readyz(engine: Engine, relay: RelayDep) -> JSONResponse:
+async def readyz(db: Db, relay: RelayDep) -> JSONResponse:
     """503 when the database is unreachable; Kafka trouble is reported, not fatal."""
     checks: dict[str, object] = {}
     try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await db.ping()
         checks["database"] = "ok"
     except Exception as error:  # any failure here means "not ready", with the reason
         checks["database"] = f"unavailable: {type(error).__name__}"

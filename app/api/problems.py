@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
 
 import structlog
 from fastapi import FastAPI, Request
@@ -11,30 +10,33 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.errors import (  # re-exported: the API layer names problems from here
+    BadRequest,
+    Conflict,
+    NotFound,
+    PayloadRejected,
+    Problem,
+    ServiceUnavailable,
+)
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "ConnectorNotConfigured",
+    "Forbidden",
+    "NotFound",
+    "PayloadRejected",
+    "PayloadTooLarge",
+    "Problem",
+    "ServiceUnavailable",
+    "SignatureRejected",
+    "Unauthorized",
+    "install",
+    "problem",
+    "problem_response",
+]
 log = structlog.get_logger(__name__)
 MEDIA_TYPE = "application/problem+json"
-
-
-class Problem(Exception):
-    status: ClassVar[int] = 500
-    title: ClassVar[str] = "Internal error"
-    slug: ClassVar[str] = "internal"
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        **extensions: object,
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.headers = dict(headers or {})
-        self.extensions = extensions
-
-
-class BadRequest(Problem):
-    status, title, slug = 400, "Bad request", "bad-request"
 
 
 class Unauthorized(Problem):
@@ -49,24 +51,8 @@ class Forbidden(Problem):
     status, title, slug = 403, "Forbidden", "forbidden"
 
 
-class NotFound(Problem):
-    status, title, slug = 404, "Not found", "not-found"
-
-
-class Conflict(Problem):
-    status, title, slug = 409, "Conflict", "conflict"
-
-
 class PayloadTooLarge(Problem):
     status, title, slug = 413, "Payload too large", "payload-too-large"
-
-
-class PayloadRejected(Problem):
-    status, title, slug = 422, "Payload invalid", "payload-invalid"
-
-
-class ServiceUnavailable(Problem):
-    status, title, slug = 503, "Service unavailable", "service-unavailable"
 
 
 class ConnectorNotConfigured(Problem):
@@ -132,7 +118,7 @@ async def _on_problem(request: Request, problem: Exception) -> JSONResponse:
         title=problem.title,
         slug=problem.slug,
         detail=problem.detail,
-        headers=problem.headers,
+        headers=problem.headers_for(request.url.path, request.url.query),
         extensions=problem.extensions,
     )
 

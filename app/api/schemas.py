@@ -7,9 +7,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.conversations import ConversationView
-from app.customers import CustomerView
-from app.timeline import AttachmentView, MessageView
+from app.desk.conversations import ConversationView, DecisionView
+from app.desk.customers import CustomerView, ProfileChange
+from app.desk.timeline import AttachmentView, MessageView
 
 
 class IdentityOut(BaseModel):
@@ -53,6 +53,18 @@ class CustomerPatch(BaseModel):
     display_name: str | None = Field(default=None, max_length=500)
     tags: list[str] | None = Field(default=None, max_length=100)
     attributes: dict[str, object] | None = None
+
+    def change(self) -> ProfileChange:
+        """Only the fields the request named; others stay as stored."""
+        given = self.model_fields_set
+        return ProfileChange(
+            set_display_name="display_name" in given,
+            display_name=self.display_name,
+            tags=tuple(self.tags)
+            if "tags" in given and self.tags is not None
+            else None,
+            attributes=self.attributes if "attributes" in given else None,
+        )
 
 
 class MergeRequest(BaseModel):
@@ -109,28 +121,27 @@ class MessageOut(BaseModel):
 
     @classmethod
     def from_view(cls, view: MessageView, base_url: str) -> MessageOut:
-        r = view.row
         return cls(
-            id=r["id"],
-            customer_id=r["customer_id"],
-            conversation_id=r["conversation_id"],
-            channel=r["channel"],
-            direction=r["direction"],
-            provider=r["provider"],
-            provider_message_id=r["provider_message_id"],
-            content_type=r["content_type"],
+            id=view.id,
+            customer_id=view.customer_id,
+            conversation_id=view.conversation_id,
+            channel=view.channel,
+            direction=view.direction,
+            provider=view.provider,
+            provider_message_id=view.provider_message_id,
+            content_type=view.content_type,
             sender=SenderOut(
-                kind=r["sender_kind"], value=r["sender_value"], name=r["sender_name"]
+                kind=view.sender_kind, value=view.sender_value, name=view.sender_name
             ),
-            subject=r["subject"],
-            text=r["text"],
-            full_text=r["full_text"],
+            subject=view.subject,
+            text=view.text,
+            full_text=view.full_text,
             attachments=[
                 AttachmentOut.from_view(a, base_url) for a in view.attachments
             ],
-            sent_at=r["sent_at"],
-            received_at=r["received_at"],
-            in_reply_to=r["in_reply_to"],
+            sent_at=view.sent_at,
+            received_at=view.received_at,
+            in_reply_to=view.in_reply_to,
         )
 
 
@@ -190,14 +201,33 @@ class DecisionOut(BaseModel):
     decided_at: datetime
 
     @classmethod
-    def from_row(cls, row: dict[str, object]) -> DecisionOut:
-        queue, priority = row.pop("previous_queue"), row.pop("previous_priority")
+    def from_view(cls, view: DecisionView) -> DecisionOut:
+        queue, priority = view.previous_queue, view.previous_priority
         previous = (
-            PreviousRouting(queue=str(queue), priority=str(priority))
+            PreviousRouting(queue=queue, priority=priority or "")
             if queue is not None
             else None
         )
-        return cls.model_validate({**row, "previous": previous})
+        return cls(
+            id=view.id,
+            message_id=view.message_id,
+            conversation_id=view.conversation_id,
+            customer_id=view.customer_id,
+            queue=view.queue,
+            priority=view.priority,
+            skills=list(view.skills),
+            tags=list(view.tags),
+            language=view.language,
+            rule_id=view.rule_id,
+            matched_conditions=list(view.matched_conditions),
+            reason=view.reason,
+            rules_version=view.rules_version,
+            new_conversation=view.new_conversation,
+            changed=view.changed,
+            escalated=view.escalated,
+            previous=previous,
+            decided_at=view.decided_at,
+        )
 
 
 class DecisionList(BaseModel):

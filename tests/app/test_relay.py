@@ -18,10 +18,9 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 
 from app.event_schemas import load_event_schemas, validate_event
-from app.main import make_relay
 from app.metrics import Metrics
 from app.mock_kafka import MockKafkaCluster
-from app.relay import Relay, RelayConfig
+from app.relay import Relay, RelayConfig, full_jitter, make_relay
 from tests.conftest import AUTH
 from tests.payloads import chat, email, post, sms, whatsapp
 
@@ -32,9 +31,7 @@ def _relay(settings, cluster: MockKafkaCluster, **config) -> Relay:
     settings = settings.model_copy(
         update={"kafka_bootstrap_servers": cluster.bootstrap_servers}
     )
-    relay = make_relay(settings, Metrics())
-    assert relay is not None
-    relay._config = RelayConfig(
+    tuned = RelayConfig(
         **{
             "poll_seconds": 0.2,
             "standby_seconds": 0.3,
@@ -43,6 +40,8 @@ def _relay(settings, cluster: MockKafkaCluster, **config) -> Relay:
             **config,
         }
     )
+    relay = make_relay(settings, Metrics(), tuned)
+    assert relay is not None
     return relay
 
 
@@ -263,8 +262,7 @@ async def test_relay_killed_mid_batch_loses_nothing_and_republishes_same_ids(
             await asyncio.sleep(0.01)
     task.cancel()  # like a SIGKILL as far as the outbox is concerned: no clean stop
     with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await first._close_producer()
+        await task  # its producer is closed on the way out, nothing was marked
 
     second = _relay(settings, kafka_cluster, batch_size=50)
     async with _running(second):
@@ -345,18 +343,9 @@ async def test_merge_events_are_published_on_the_customer_topic(
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_backoff_is_full_jitter_and_capped(settings, seed):
+def test_backoff_is_full_jitter_and_capped(seed):
     random.seed(seed)
-    relay = Relay(
-        "postgresql://unused",
-        lambda: None,
-        Metrics(),  # type: ignore[arg-type,return-value]
-        RelayConfig(backoff_base_seconds=0.2, backoff_cap_seconds=5.0),
-    )
-    delays = []
-    for failures in range(12):
-        relay._failures = failures
-        delays.append(relay._backoff())
+    delays = [full_jitter(failures, 0.2, 5.0) for failures in range(12)]
     assert all(0 <= d <= 5.0 for d in delays)
     assert all(d <= 0.2 * 2**f for f, d in enumerate(delays))
     assert len(set(delays)) == len(delays)  # jittered, not a fixed schedule

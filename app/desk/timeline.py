@@ -1,0 +1,89 @@
+"""A customer's messages across all channels, newest first, keyset-paginated."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.db import Database
+from app.errors import BadRequest
+from app.repositories.timeline import (
+    AttachmentView,
+    MessageView,
+    Timeline,
+    TimelineQuery,
+)
+
+__all__ = [
+    "AttachmentView",
+    "CursorInvalid",
+    "MessageView",
+    "Page",
+    "attachment",
+    "decode_cursor",
+    "encode_cursor",
+    "page",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: tuple[MessageView, ...]
+    next_cursor: str | None
+
+
+class CursorInvalid(BadRequest):
+    def __init__(self) -> None:
+        super().__init__("cursor is not one this API issued", parameter="before")
+
+
+def encode_cursor(sent_at: datetime, message_id: uuid.UUID) -> str:
+    raw = json.dumps([sent_at.isoformat(), str(message_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Opaque to clients; anything that does not decode is a 400, not a 500."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        sent_at, message_id = json.loads(raw)
+        parsed = datetime.fromisoformat(sent_at)
+        if parsed.tzinfo is None:
+            raise ValueError("naive time")
+        return parsed, uuid.UUID(message_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as error:
+        raise CursorInvalid() from error
+
+
+async def page(
+    db: Database,
+    customer_id: uuid.UUID,
+    *,
+    limit: int,
+    before: str | None = None,
+    channels: Sequence[str] = (),
+    conversation_id: uuid.UUID | None = None,
+) -> Page:
+    query = TimelineQuery(
+        customer_id=customer_id,
+        limit=limit + 1,  # one more tells whether there is a next page
+        before=decode_cursor(before) if before is not None else None,
+        channels=channels,
+        conversation_id=conversation_id,
+    )
+    async with db.connection() as conn:
+        rows = await Timeline(conn).messages(query)
+    shown = tuple(rows[:limit])
+    more = len(rows) > limit
+    cursor = encode_cursor(shown[-1].sent_at, shown[-1].id) if more else None
+    return Page(shown, cursor)
+
+
+async def attachment(db: Database, attachment_id: uuid.UUID) -> AttachmentView | None:
+    async with db.connection() as conn:
+        return await Timeline(conn).attachment(attachment_id)

@@ -1,0 +1,234 @@
+"""Outbox -> Kafka. One leader per database (advisory lock) publishes unpublished rows in
+id order, woken by NOTIFY with a poll as safety net, and marks rows only after the broker
+acknowledged them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import structlog
+
+from app.metrics import Metrics
+from app.relay.batch import BatchResult, Producer, publish_batch
+from app.repositories.outbox import CHANNEL, Outbox
+
+log = structlog.get_logger(__name__)
+LOCK_KEY = 0x6F6D6E69726F7574  # "omnirout": one relay leader per database
+_LEADERSHIP = "SELECT pg_try_advisory_lock($1)"
+
+
+@dataclass(slots=True)
+class RelayStatus:
+    role: str = "starting"  # starting | standby | leader | stopped
+    kafka: str = "unknown"  # unknown | ok | degraded
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelayConfig:
+    batch_size: int = 500
+    poll_seconds: float = 1.0
+    standby_seconds: float = 2.0
+    ack_wait_seconds: float = 5.0
+    backoff_base_seconds: float = 0.2
+    backoff_cap_seconds: float = 30.0
+    retention: timedelta = timedelta(hours=24)
+    prune_every_seconds: float = 60.0
+    backlog_every_seconds: float = 1.0  # a count(*) per batch would cost too much
+
+
+def full_jitter(failures: int, base: float, cap: float) -> float:
+    """Back-off after `failures` failures: uniform(0, min(cap, base * 2**failures))."""
+    return random.uniform(0, min(cap, base * 2 ** min(failures, 20)))
+
+
+class PublishFailed(Exception):
+    pass
+
+
+class Relay:
+    def __init__(
+        self,
+        dsn: str,
+        producer_factory: Callable[[], Producer],
+        metrics: Metrics,
+        config: RelayConfig = RelayConfig(),
+    ) -> None:
+        self._dsn = dsn
+        self._new_producer = producer_factory
+        self._metrics = metrics
+        self._config = config
+        self._producer: Producer | None = None
+        self._conn: asyncpg.Connection | None = None
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._failures = 0
+        self._last_prune = 0.0
+        self._last_backlog = 0.0
+        self.status = RelayStatus()
+
+    async def run(self) -> None:
+        """Stand by until this process holds the lock, then publish until stopped."""
+        try:
+            while not self._stopping.is_set():
+                await self._lead_while_leader()
+                self._metrics.relay_leader.set(0)
+                await self._sleep(self._config.standby_seconds * random.uniform(0.5, 1))
+        finally:  # cancelled too: a producer left open would keep its sockets
+            await self._close_producer()
+            self.status.role = "stopped"
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wakeup.set()
+
+    async def _lead_while_leader(self) -> None:
+        try:
+            async with self._leadership() as is_leader:
+                if is_leader:
+                    await self._lead()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("relay.database_lost", error=type(error).__name__)
+        except Exception:  # never let the relay die silently: log, back off, retry
+            log.exception("relay.failed")
+
+    @contextlib.asynccontextmanager
+    async def _leadership(self) -> AsyncIterator[bool]:
+        conn = await asyncpg.connect(
+            self._dsn, server_settings={"application_name": "omniroute.relay"}
+        )
+        try:
+            is_leader = bool(await conn.fetchval(_LEADERSHIP, LOCK_KEY))
+            self.status.role = "leader" if is_leader else "standby"
+            if is_leader:
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self._conn = conn
+                self._metrics.relay_leader.set(1)
+                log.info("relay.leading")
+            yield is_leader
+        finally:
+            self._conn = None
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wakeup.set()
+
+    async def _lead(self) -> None:
+        while not self._stopping.is_set():
+            published = await self._cycle()
+            if published == 0 and not self._stopping.is_set():
+                await self._sleep(self._config.poll_seconds, wake_on_notify=True)
+
+    async def _cycle(self) -> int:
+        """One batch, with failures turned into a jittered back-off (never a spin)."""
+        try:
+            published = await self.run_once()
+        except PublishFailed as error:
+            self._failures += 1
+            self.status.kafka, self.status.last_error = "degraded", str(error)
+            self._metrics.publish_failures.labels(error=str(error).split(":")[0]).inc()
+            await self._close_producer()  # a fresh producer after any failed send
+            config = self._config
+            await self._sleep(
+                full_jitter(
+                    self._failures,
+                    config.backoff_base_seconds,
+                    config.backoff_cap_seconds,
+                )
+            )
+            return -1
+        self._failures = 0
+        await self._housekeeping()
+        return published
+
+    async def run_once(self) -> int:
+        """Publish one batch on the leader connection; how many were acknowledged."""
+        outbox = Outbox(self._require_conn())
+        result = await publish_batch(
+            outbox,
+            await self._ensure_producer(),
+            limit=self._config.batch_size,
+            ack_wait_seconds=self._config.ack_wait_seconds,
+            on_waiting=self._on_waiting,
+            is_stopping=self._stopping.is_set,
+        )
+        self._count(result)
+        if not result.is_complete:
+            raise PublishFailed(result.error or "send failed")
+        self.status.kafka, self.status.last_error = "ok", None
+        return len(result.published)
+
+    def _count(self, result: BatchResult) -> None:
+        for topic, count in Counter(r.topic for r in result.published).items():
+            self._metrics.events_published.labels(topic=topic).inc(count)
+
+    async def _on_waiting(self, pending: int) -> None:
+        self.status.kafka = "degraded"
+        self.status.last_error = f"{pending} events awaiting broker acknowledgement"
+        await self._refresh_backlog()
+
+    async def _ensure_producer(self) -> Producer:
+        if self._producer is not None:
+            return self._producer
+        producer = self._new_producer()
+        try:
+            await producer.start()
+        except Exception as error:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise PublishFailed(f"{type(error).__name__}: {error}") from error
+        self._producer = producer
+        return producer
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)
+
+    async def _housekeeping(self) -> None:
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time - self._last_backlog >= self._config.backlog_every_seconds:
+            self._last_backlog = loop_time
+            await self._refresh_backlog()
+        if loop_time - self._last_prune >= self._config.prune_every_seconds:
+            self._last_prune = loop_time
+            await self.prune()
+
+    async def _refresh_backlog(self) -> None:
+        if self._conn is None:
+            return
+        backlog = await Outbox(self._conn).backlog()
+        self._metrics.outbox_pending.set(backlog.pending)
+        oldest = backlog.oldest
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        self._metrics.outbox_oldest_age.set(max(age, 0.0))
+
+    async def prune(self) -> int:
+        """Delete published rows older than the retention, in bounded batches."""
+        cutoff = datetime.now(UTC) - self._config.retention
+        return await Outbox(self._require_conn()).prune(cutoff)
+
+    def _require_conn(self) -> asyncpg.Connection:
+        if self._conn is None:
+            raise RuntimeError("the relay does not hold the leader connection")
+        return self._conn
+
+    async def _sleep(self, seconds: float, *, wake_on_notify: bool = False) -> None:
+        waiters = [asyncio.ensure_future(self._stopping.wait())]
+        if wake_on_notify:
+            waiters.append(asyncio.ensure_future(self._wakeup.wait()))
+        _, pending = await asyncio.wait(
+            waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for waiter in pending:
+            waiter.cancel()
+        self._wakeup.clear()

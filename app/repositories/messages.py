@@ -1,0 +1,164 @@
+"""Messages with their routing decision, attachments and the decision's outbox row.
+
+The ingest hot path writes message, conversation bookkeeping, decision, outbox row and
+the relay's wake-up in one round trip (shared/perf-notes.md: each round trip costs CPU).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from app.repositories import outbox
+from app.repositories.outbox import OutboxRow
+from connectors.model import Attachment, InboundMessage
+from routing.model import Decision
+
+_OUTBOX_CTE, _NOTIFY = outbox.insert_from("m", first_param=36)
+# No row back = duplicate (and nothing else was written).
+_INSERT = (
+    "WITH m AS (INSERT INTO messages (id, customer_id, conversation_id, channel, direction,"
+    " provider, provider_message_id, content_type, sender_kind, sender_value, sender_name,"
+    " recipient, subject, text, full_text, locale, email_message_id, in_reply_to,"
+    " reference_ids, sent_at, received_at) VALUES ($1, $2, $3, $4, 'inbound', $5, $6, $7,"
+    " $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+    " ON CONFLICT (provider, provider_message_id) DO NOTHING RETURNING id),"
+    " c AS (UPDATE conversations SET last_message_at = greatest(last_message_at, $20),"
+    " message_count = message_count + 1, channels = CASE WHEN $4 = ANY(channels)"
+    " THEN channels ELSE array_append(channels, $4::text) END, queue = $22,"
+    " priority = $23, skills = $24, tags = $25 FROM m WHERE conversations.id = $3),"
+    " d AS (INSERT INTO decisions (id, message_id, conversation_id, customer_id, queue,"
+    " priority, skills, tags, language, rule_id, matched_conditions, reason, rules_version,"
+    " new_conversation, changed, escalated, previous_queue, previous_priority, decided_at)"
+    " SELECT $21, m.id, $3, $2, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,"
+    f" $33, $34, $35, $20 FROM m), {_OUTBOX_CTE}"
+    f" SELECT m.id, {_NOTIFY} FROM m"
+)
+_INSERT_ATTACHMENT = (
+    "INSERT INTO attachments (id, message_id, position, filename, content_type, size,"
+    " sha256, url, provider_media_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
+_EXISTS = "SELECT 1 FROM messages WHERE provider = $1 AND provider_message_id = $2"
+_MOVE = "UPDATE messages SET customer_id = $1 WHERE customer_id = $2"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAttachment:
+    """An attachment ready for its row: bytes already written under their sha256."""
+
+    source: Attachment
+    sha256: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewMessage:
+    """An inbound message placed in its conversation, with its decision and event."""
+
+    message: InboundMessage
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    conversation_id: uuid.UUID
+    sent_at: datetime
+    received_at: datetime
+    decision: Decision
+    decision_id: uuid.UUID
+    event: OutboxRow
+
+
+class Messages:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def exists(self, provider: str, provider_message_id: str) -> bool:
+        found = await self._conn.fetchval(_EXISTS, provider, provider_message_id)
+        return found is not None
+
+    async def insert(self, new: NewMessage) -> bool:
+        """Insert the message with its decision and event; False on a duplicate."""
+        stored = await self._conn.fetchval(
+            _INSERT,
+            *_message_args(new),
+            new.sent_at,
+            new.received_at,
+            *_decision_args(new.decision, new.decision_id),
+            *outbox.row_args(new.event),
+        )
+        return stored is not None
+
+    async def add_attachments(
+        self, message_id: uuid.UUID, attachments: Sequence[StoredAttachment]
+    ) -> None:
+        rows = [_attachment_args(message_id, i, a) for i, a in enumerate(attachments)]
+        if rows:
+            await self._conn.executemany(_INSERT_ATTACHMENT, rows)
+
+    async def move_to(self, survivor: uuid.UUID, merged: uuid.UUID) -> None:
+        await self._conn.execute(_MOVE, survivor, merged)
+
+
+def _message_args(new: NewMessage) -> tuple[object, ...]:
+    msg = new.message
+    email = msg.email
+    return (
+        new.id,
+        new.customer_id,
+        new.conversation_id,
+        msg.channel.value,
+        msg.provider,
+        msg.provider_message_id,
+        msg.content_type,
+        msg.sender.kind.value,
+        msg.sender.value,
+        msg.sender.name,
+        msg.recipient,
+        msg.subject,
+        msg.text,
+        msg.full_text if msg.full_text is not None else msg.text,
+        msg.locale,
+        email.message_id if email else None,
+        email.in_reply_to[0] if email and email.in_reply_to else None,
+        list(email.references) if email else [],
+    )
+
+
+def _decision_args(decision: Decision, decision_id: uuid.UUID) -> tuple[object, ...]:
+    previous = decision.previous_priority
+    return (
+        decision_id,
+        decision.queue,
+        decision.priority.value,
+        list(decision.skills),
+        list(decision.tags),
+        decision.language,
+        decision.rule_id,
+        list(decision.matched_conditions),
+        decision.reason,
+        decision.rules_version,
+        decision.new_conversation,
+        decision.changed,
+        decision.escalated,
+        decision.previous_queue,
+        previous.value if previous is not None else None,
+    )
+
+
+def _attachment_args(
+    message_id: uuid.UUID, position: int, stored: StoredAttachment
+) -> tuple[object, ...]:
+    a = stored.source
+    size = a.size if a.size is not None else (len(a.content) if a.content else None)
+    return (
+        uuid.uuid4(),
+        message_id,
+        position,
+        a.filename,
+        a.content_type,
+        size,
+        stored.sha256,
+        a.url,
+        a.provider_media_id,
+    )
