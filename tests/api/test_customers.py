@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from tests.conftest import AUTH
@@ -104,3 +105,32 @@ async def test_twilio_media_are_references_redirected_to_the_provider(client):
     assert attachment["content_type"] == "image/jpeg"
     assert download.status_code == 307
     assert download.headers["location"] == media_url
+
+
+async def test_a_patch_racing_a_merge_answers_200_or_308_never_500(client):
+    """PATCH locks the row; a merge of that customer waits for it, or wins first."""
+    for round_ in range(8):
+        await post(client, sms(f"+1415555{round_:02d}01", "keep me"))
+        await post(client, sms(f"+1415555{round_:02d}02", "merge me"))
+        keep = await _only_customer(client, phone=f"+1415555{round_:02d}01")
+        gone = await _only_customer(client, phone=f"+1415555{round_:02d}02")
+        patching = client.patch(
+            f"/v1/customers/{gone['id']}",
+            headers=AUTH,
+            json={"tags": [f"round-{round_}"]},
+        )
+        merging = client.post(
+            f"/v1/customers/{keep['id']}/merge",
+            headers=AUTH,
+            json={"merge_customer_id": gone["id"]},
+        )
+        if round_ % 2:  # either may start first
+            merge, patch = await asyncio.gather(merging, patching)
+        else:
+            patch, merge = await asyncio.gather(patching, merging)
+        assert merge.status_code == 200, merge.text
+        assert patch.status_code in {200, 308}, patch.text
+        if patch.status_code == 308:
+            assert patch.headers["location"] == f"/v1/customers/{keep['id']}"
+        else:  # the PATCH came first: the survivor absorbed its tag
+            assert f"round-{round_}" in merge.json()["tags"]
