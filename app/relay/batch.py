@@ -40,6 +40,64 @@ class BatchResult:
 AwaitingAcks = Callable[[int], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A batch handed to the producer, awaiting the broker's acknowledgements."""
+
+    rows: tuple[PendingRow, ...]
+    futures: tuple[asyncio.Future[object], ...]
+
+    @property
+    def ids(self) -> list[int]:
+        return [r.id for r in self.rows]
+
+
+class SendFailed(Exception):
+    """The producer refused a send (not connected, closed, buffer full...)."""
+
+    def __init__(self, reason: str, fetched: int) -> None:
+        super().__init__(reason)
+        self.fetched = fetched
+
+
+async def send_batch(
+    outbox: Outbox, producer: Producer, *, limit: int, skip: Sequence[int] = ()
+) -> InFlight | None:
+    """Hand up to `limit` pending rows (id order, none of `skip`) to the producer;
+    None when there is nothing to send. Nothing is marked here."""
+    rows = await outbox.pending(limit, skip=skip)
+    if not rows:
+        return None
+    try:
+        futures = [
+            await producer.send(
+                r.topic, r.payload.encode(), key=r.key.encode(), headers=_HEADERS
+            )
+            for r in rows
+        ]
+    except Exception as failure:  # aiokafka raises many types; all mean "not sent"
+        reason = f"{type(failure).__name__}: {failure}"
+        raise SendFailed(reason, len(rows)) from failure
+    return InFlight(tuple(rows), tuple(futures))
+
+
+async def settle(
+    outbox: Outbox,
+    batch: InFlight,
+    *,
+    ack_wait_seconds: float = 5.0,
+    on_waiting: AwaitingAcks | None = None,
+    is_stopping: Callable[[], bool] = lambda: False,
+) -> BatchResult:
+    """Wait for the batch's acknowledgements; mark only acknowledged per-key prefixes,
+    so a key's later event is never marked before an earlier one."""
+    await _wait_for_acks(list(batch.futures), ack_wait_seconds, on_waiting, is_stopping)
+    acked, error = _acknowledged_prefixes(batch.rows, list(batch.futures))
+    if acked:
+        await outbox.mark_published([r.id for r in acked])
+    return BatchResult(len(batch.rows), tuple(acked), error)
+
+
 async def publish_batch(
     outbox: Outbox,
     producer: Producer,
@@ -49,25 +107,20 @@ async def publish_batch(
     on_waiting: AwaitingAcks | None = None,
     is_stopping: Callable[[], bool] = lambda: False,
 ) -> BatchResult:
-    """Send up to `limit` pending rows in id order; mark only acknowledged per-key
-    prefixes, so a key's later event is never marked before an earlier one."""
-    rows = await outbox.pending(limit)
-    if not rows:
-        return BatchResult(0, ())
+    """Send one batch and settle it (the relay overlaps the two across batches)."""
     try:
-        futures = [
-            await producer.send(
-                r.topic, r.payload.encode(), key=r.key.encode(), headers=_HEADERS
-            )
-            for r in rows
-        ]
-    except Exception as failure:  # aiokafka raises many types; all mean "not sent"
-        return BatchResult(len(rows), (), f"{type(failure).__name__}: {failure}")
-    await _wait_for_acks(futures, ack_wait_seconds, on_waiting, is_stopping)
-    acked, error = _acknowledged_prefixes(rows, futures)
-    if acked:
-        await outbox.mark_published([r.id for r in acked])
-    return BatchResult(len(rows), tuple(acked), error)
+        batch = await send_batch(outbox, producer, limit=limit)
+    except SendFailed as failed:
+        return BatchResult(failed.fetched, (), str(failed))
+    if batch is None:
+        return BatchResult(0, ())
+    return await settle(
+        outbox,
+        batch,
+        ack_wait_seconds=ack_wait_seconds,
+        on_waiting=on_waiting,
+        is_stopping=is_stopping,
+    )
 
 
 async def _wait_for_acks(

@@ -16,7 +16,14 @@ import asyncpg
 import structlog
 
 from app.metrics import Metrics
-from app.relay.batch import BatchResult, Producer, publish_batch
+from app.relay.batch import (
+    BatchResult,
+    InFlight,
+    Producer,
+    SendFailed,
+    send_batch,
+    settle,
+)
 from app.repositories.outbox import CHANNEL, Outbox
 
 log = structlog.get_logger(__name__)
@@ -122,40 +129,40 @@ class Relay:
         self._wakeup.set()
 
     async def _lead(self) -> None:
+        in_flight: InFlight | None = None
         while not self._stopping.is_set():
-            published = await self._cycle()
-            if published == 0 and not self._stopping.is_set():
+            try:
+                in_flight, published = await self._step(in_flight)
+            except PublishFailed as error:
+                in_flight = None  # its rows stay unmarked: they are sent again
+                if not self._stopping.is_set():
+                    await self._back_off(error)
+                continue
+            self._failures = 0
+            await self._housekeeping()
+            if in_flight is None and published == 0 and not self._stopping.is_set():
                 await self._sleep(self._config.poll_seconds, wake_on_notify=True)
 
-    async def _cycle(self) -> int:
-        """One batch, with failures turned into a jittered back-off (never a spin)."""
-        try:
-            published = await self.run_once()
-        except PublishFailed as error:
-            self._failures += 1
-            self.status.kafka, self.status.last_error = "degraded", str(error)
-            self._metrics.publish_failures.labels(error=str(error).split(":")[0]).inc()
-            await self._close_producer()  # a fresh producer after any failed send
-            config = self._config
-            await self._sleep(
-                full_jitter(
-                    self._failures,
-                    config.backoff_base_seconds,
-                    config.backoff_cap_seconds,
-                )
-            )
-            return -1
-        self._failures = 0
-        await self._housekeeping()
-        return published
-
-    async def run_once(self) -> int:
-        """Publish one batch on the leader connection; how many were acknowledged."""
+    async def _step(self, previous: InFlight | None) -> tuple[InFlight | None, int]:
+        """Send the next batch while the previous batch's acknowledgements are still
+        outstanding, then settle the previous one: fetch and send overlap the broker's
+        round trip. Returns the batch now in flight and how many rows were marked."""
         outbox = Outbox(self._require_conn())
-        result = await publish_batch(
+        producer = await self._ensure_producer()
+        try:
+            upcoming = await send_batch(
+                outbox,
+                producer,
+                limit=self._config.batch_size,
+                skip=previous.ids if previous is not None else (),
+            )
+        except SendFailed as failed:
+            raise PublishFailed(str(failed)) from failed
+        if previous is None:
+            return upcoming, 0
+        result = await settle(
             outbox,
-            await self._ensure_producer(),
-            limit=self._config.batch_size,
+            previous,
             ack_wait_seconds=self._config.ack_wait_seconds,
             on_waiting=self._on_waiting,
             is_stopping=self._stopping.is_set,
@@ -164,7 +171,20 @@ class Relay:
         if not result.is_complete:
             raise PublishFailed(result.error or "send failed")
         self.status.kafka, self.status.last_error = "ok", None
-        return len(result.published)
+        return upcoming, len(result.published)
+
+    async def _back_off(self, error: PublishFailed) -> None:
+        """After any failed send: a fresh producer, and a jittered pause (no spin)."""
+        self._failures += 1
+        self.status.kafka, self.status.last_error = "degraded", str(error)
+        self._metrics.publish_failures.labels(error=str(error).split(":")[0]).inc()
+        await self._close_producer()
+        config = self._config
+        await self._sleep(
+            full_jitter(
+                self._failures, config.backoff_base_seconds, config.backoff_cap_seconds
+            )
+        )
 
     def _count(self, result: BatchResult) -> None:
         for topic, count in Counter(r.topic for r in result.published).items():
