@@ -44,10 +44,10 @@ from aiokafka.structs import TopicPartition
 from app.events import CONTENT_TYPE, DecisionContext, EventConfig, routing_decision
 from app.main import make_relay
 from app.metrics import Metrics
-from app.mock_kafka import MockKafkaCluster
 from app.settings import DEFAULT_RULES_FILE, Settings
 from bench import ingest, procs
 from bench.ingest_requests import WORDS
+from devtools.mock_kafka import MockKafkaCluster
 from routing.engine import decide
 from routing.model import (
     ConversationState,
