@@ -23,6 +23,7 @@ COPY pyproject.toml uv.lock README.md alembic.ini ./
 COPY app ./app
 COPY connectors ./connectors
 COPY routing ./routing
+COPY devtools ./devtools
 COPY migrations ./migrations
 
 RUN --mount=type=cache,target=/root/.cache/uv \

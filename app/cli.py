@@ -1,31 +1,25 @@
-"""`omniroute serve | dev | migrate | demo | events tail`."""
+"""`omniroute serve | migrate`: the runtime commands.
+
+The `omniroute` console script is `devtools.cli:main`, which adds the development
+commands (`dev`, `demo`, `events tail`) to these; this module never imports them.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 from pydantic import ValidationError
 
 from app.settings import Settings
 
-DEV_SECRETS = {
-    "OMNIROUTE_API_TOKENS": "dev-token",
-    "OMNIROUTE_TWILIO_AUTH_TOKEN": "dev-twilio-auth-token",
-    "OMNIROUTE_META_APP_SECRET": "dev-meta-app-secret",
-    "OMNIROUTE_META_VERIFY_TOKEN": "dev-meta-verify-token",
-    "OMNIROUTE_MAILGUN_SIGNING_KEY": "dev-mailgun-signing-key",
-    "OMNIROUTE_EMAIL_WEBHOOK_SECRET": "dev-email-webhook-secret",
-    "OMNIROUTE_CHAT_WEBHOOK_SECRET": "dev-chat-webhook-secret",
-}
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Handler: TypeAlias = Callable[[argparse.Namespace], None]
 
 
-def _load_settings() -> Settings:
+def load_settings() -> Settings:
     """Settings from the environment, or exit 2 naming every missing/invalid variable."""
     try:
         return Settings()
@@ -36,7 +30,7 @@ def _load_settings() -> Settings:
         raise SystemExit(2) from None
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def run_server(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from app import logs
@@ -55,7 +49,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 def serve(args: argparse.Namespace) -> None:
-    settings = _load_settings()
+    settings = load_settings()
     if not settings.kafka_bootstrap_servers:
         print(
             "omniroute: OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS: required by `serve` (routing"
@@ -63,123 +57,46 @@ def serve(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
         raise SystemExit(2)
-    _serve(settings, args.host, args.port)
+    run_server(settings, args.host, args.port)
 
 
 def migrate(_: argparse.Namespace) -> None:
     from app.migrate import upgrade
 
-    settings = _load_settings()
+    settings = load_settings()
     upgrade(settings.async_database_url())
     print("omniroute: database is at the latest migration")
 
 
-def dev(args: argparse.Namespace) -> None:
-    """The service with an embedded PostgreSQL (pgserver) under ./var when none is set."""
-    from app.migrate import upgrade
-
-    if not os.environ.get("OMNIROUTE_DATABASE_URL"):
-        os.environ["OMNIROUTE_DATABASE_URL"] = _embedded_postgres(Path("var/pgdata"))
-    if not os.environ.get("OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS"):
-        from app.mock_kafka import MockKafkaCluster
-
-        # librdkafka's mock cluster: the real Kafka protocol over TCP, in memory.
-        cluster = MockKafkaCluster(1)
-        os.environ["OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS"] = cluster.bootstrap_servers
-        print(
-            f"omniroute dev: embedded Kafka broker at {cluster.bootstrap_servers}"
-            " (in memory; `omniroute events tail` with this address)"
-        )
-    for name, value in DEV_SECRETS.items():
-        os.environ.setdefault(name, value)
-    os.environ.setdefault(
-        "OMNIROUTE_PUBLIC_BASE_URL", f"http://{args.host}:{args.port}"
-    )
-    settings = _load_settings()
-    upgrade(settings.async_database_url())
-    print(f"omniroute dev: API docs at http://{args.host}:{args.port}/docs")
-    print(f"omniroute dev: database {settings.async_database_url()!r}")
-    print(
-        f"omniroute dev: bearer token {os.environ['OMNIROUTE_API_TOKENS'].split(',')[0]}"
-        " (dev secrets: see `omniroute dev --help`)"
-    )
-    _serve(settings, args.host, args.port)
+def add_server_command(
+    commands: Commands, name: str, handler: Handler, help_text: str
+) -> None:
+    """A command that runs the HTTP server, with `--host` and `--port`."""
+    sub = commands.add_parser(name, help=help_text, description=help_text)
+    sub.add_argument("--host", default="127.0.0.1")
+    sub.add_argument("--port", type=int, default=8000)
+    sub.set_defaults(handler=handler)
 
 
-def _embedded_postgres(pgdata: Path) -> str:
-    import pgserver
-
-    pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata.resolve(), cleanup_mode="stop")  # type: ignore[attr-defined]
-    uri: str = server.get_uri()
-    return uri
+def add_serve(commands: Commands) -> None:
+    add_server_command(commands, "serve", serve, "run the production server")
 
 
-def demo(args: argparse.Namespace) -> None:
-    from app.demo import run
-
-    for name, value in DEV_SECRETS.items():
-        os.environ.setdefault(name, value)
-    asyncio.run(run(args.url, os.environ))
-
-
-def events_tail(args: argparse.Namespace) -> None:
-    from app.events_tail import tail
-
-    servers = args.bootstrap_servers or os.environ.get(
-        "OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS"
-    )
-    if not servers:
-        print(
-            "omniroute: give --bootstrap-servers or OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
-    topics = args.topic or [
-        os.environ.get("OMNIROUTE_KAFKA_ROUTING_TOPIC", "omniroute.routing.decisions"),
-        os.environ.get("OMNIROUTE_KAFKA_CUSTOMER_TOPIC", "omniroute.customers"),
-    ]
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(tail(servers, topics, args.from_beginning, sys.stdout))
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="omniroute", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, handler, help_text in (
-        ("serve", serve, "run the production server"),
-        (
-            "dev",
-            dev,
-            "run with an embedded PostgreSQL and dev secrets: "
-            + ", ".join(f"{k}={v}" for k, v in DEV_SECRETS.items()),
-        ),
-    ):
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--host", default="127.0.0.1")
-        sub.add_argument("--port", type=int, default=8000)
-        sub.set_defaults(handler=handler)
+def add_migrate(commands: Commands) -> None:
     commands.add_parser("migrate", help="alembic upgrade head").set_defaults(
         handler=migrate
     )
-    events = commands.add_parser("events", help="operate on published events")
-    tail_parser = events.add_subparsers(
-        dest="events_command", required=True
-    ).add_parser("tail", help="consume and pretty-print events")
-    tail_parser.add_argument(
-        "--topic", action="append", help="repeatable; default: both omniroute topics"
-    )
-    tail_parser.add_argument("--from-beginning", action="store_true")
-    tail_parser.add_argument("--bootstrap-servers")
-    tail_parser.set_defaults(handler=events_tail)
-    sub = commands.add_parser(
-        "demo", help="replay signed sample webhooks, print timelines"
-    )
-    sub.add_argument("--url", default="http://127.0.0.1:8000")
-    sub.set_defaults(handler=demo)
-    return parser
+
+
+def new_parser(description: str | None) -> tuple[argparse.ArgumentParser, Commands]:
+    parser = argparse.ArgumentParser(prog="omniroute", description=description)
+    return parser, parser.add_subparsers(dest="command", required=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    """The runtime commands alone: what a deployment needs."""
+    parser, commands = new_parser("`omniroute serve | migrate`.")
+    add_serve(commands)
+    add_migrate(commands)
+    args = parser.parse_args(argv)
     args.handler(args)

@@ -21,11 +21,11 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from app.migrate import upgrade
-from app.mock_kafka import MockKafkaCluster
-from app.webhook_client import SignedRequest
 from bench import procs
 from bench.ingest_requests import Secrets, Workload, make_pool, rendered, twilio_only
 from bench.requests_file import write
+from devtools.mock_kafka import MockKafkaCluster
+from devtools.payloads import SignedRequest
 
 SECRETS = Secrets(
     twilio="bench-twilio-auth-token",

@@ -19,20 +19,16 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import format_datetime
 
-from app.webhook_client import (
-    SignedRequest,
-    chat_request,
-    meta_request,
-    mime_request,
-    twilio_request,
-)
 from bench.requests_file import render
+from devtools.payloads import (
+    SignedRequest,
+    chat_message,
+    mime_email,
+    twilio_message,
+    whatsapp_message,
+)
 
-ACCOUNT_SID = "AC" + "b" * 32
-OUR_NUMBER = "+14155550000"
 _WORDS = (
     "hello where is my order parcel refund invoice please thanks delivery tomorrow"
     " address change account password broken arrived late size colour exchange help"
@@ -159,66 +155,22 @@ class Workload:
 
     def twilio(self, phone: str, *, whatsapp: bool) -> SignedRequest:
         self._count("twilio_whatsapp" if whatsapp else "twilio_sms")
-        prefix = "whatsapp:" if whatsapp else ""
-        params = [
-            ("ToCountry", "US"),
-            ("SmsMessageSid", sid := "SM" + uuid.uuid4().hex),
-            ("NumMedia", "0"),
-            ("SmsSid", sid),
-            ("SmsStatus", "received"),
-            ("Body", _text(self._rng)),
-            ("To", prefix + OUR_NUMBER),
-            ("NumSegments", "1"),
-            ("MessageSid", sid),
-            ("AccountSid", ACCOUNT_SID),
-            ("From", prefix + phone),
-            ("ApiVersion", "2010-04-01"),
-        ]
-        return twilio_request(self._base, self._s.twilio, params)
+        body = _text(self._rng)
+        return twilio_message(
+            self._base, self._s.twilio, phone, body, whatsapp=whatsapp
+        )
 
     def _meta(self, phone: str, name: str) -> SignedRequest:
         self._count("meta_whatsapp")
-        wa_id = phone.removeprefix("+")
-        message = {
-            "from": wa_id,
-            "id": f"wamid.{uuid.uuid4().hex}",
-            "timestamp": str(int(datetime.now(UTC).timestamp())),
-            "type": "text",
-            "text": {"body": _text(self._rng)},
-        }
-        value = {
-            "messaging_product": "whatsapp",
-            "metadata": {
-                "display_phone_number": "14155550000",
-                "phone_number_id": "106540352242922",
-            },
-            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-            "messages": [message],
-        }
-        document = {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "102290129340398",
-                    "changes": [{"field": "messages", "value": value}],
-                }
-            ],
-        }
-        return meta_request(self._s.meta, document)
+        body = _text(self._rng)
+        return whatsapp_message(self._s.meta, phone.removeprefix("+"), body, name=name)
 
     def _chat(self, visitor_id: str, name: str, email: str | None) -> SignedRequest:
         self._count("chat")
-        visitor: dict[str, object] = {"id": visitor_id, "name": name, "verified": False}
-        if email:
-            visitor["email"] = email
-        document = {
-            "message_id": f"chat-{uuid.uuid4().hex}",
-            "visitor": visitor,
-            "text": _text(self._rng),
-            "sent_at": datetime.now(UTC).isoformat(),
-            "locale": "en-US",
-        }
-        return chat_request(self._s.chat, document)
+        text = _text(self._rng)
+        return chat_message(
+            self._s.chat, visitor_id, text, email=email, name=name, locale="en-US"
+        )
 
     def _email(self, name: str, address: str) -> SignedRequest:
         self._count("email_mime")
@@ -229,22 +181,8 @@ class Workload:
                 "\r\n\r\nOn Mon, 23 Nov 2026 at 09:12, Support <support@omniroute.example.com>"
                 " wrote:\r\n> " + _text(rng) + "\r\n> " + _text(rng)
             )
-        raw = "\r\n".join(
-            [
-                f"From: {name} <{address}>",
-                "To: support@omniroute.example.com",
-                f"Subject: {' '.join(rng.choices(WORDS, k=4)).capitalize()}",
-                f"Date: {format_datetime(datetime.now(UTC))}",
-                f"Message-ID: <{uuid.uuid4().hex}@mail.example.net>",
-                "MIME-Version: 1.0",
-                "Content-Type: text/plain; charset=utf-8",
-                "Content-Transfer-Encoding: 8bit",
-                "",
-                body,
-                "",
-            ]
-        )
-        return mime_request(self._s.email, raw.encode())
+        subject = " ".join(rng.choices(WORDS, k=4)).capitalize()
+        return mime_email(self._s.email, f"{name} <{address}>", body, subject=subject)
 
 
 def rendered(request: SignedRequest, host: str) -> bytes:

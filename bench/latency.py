@@ -37,9 +37,9 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from app.webhook_client import SignedRequest
 from bench import ingest, procs
 from bench.ingest_requests import Workload, make_pool, rendered
+from devtools.payloads import SignedRequest
 
 IDLE_DROP_SECONDS = 2.0  # uvicorn closes idle keep-alive connections after 5 s
 

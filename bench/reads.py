@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import asyncpg
 import phonenumbers
-from app.timeline import encode_cursor
 
+from app.desk.timeline import encode_cursor
 from bench import ingest, procs
 from bench.requests_file import render, write
 from bench.seed import Seeded, seed

@@ -42,12 +42,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from app.events import CONTENT_TYPE, DecisionContext, EventConfig, routing_decision
-from app.main import make_relay
 from app.metrics import Metrics
-from app.mock_kafka import MockKafkaCluster
+from app.relay import make_relay
 from app.settings import DEFAULT_RULES_FILE, Settings
 from bench import ingest, procs
 from bench.ingest_requests import WORDS
+from devtools.mock_kafka import MockKafkaCluster
 from routing.engine import decide
 from routing.model import (
     ConversationState,
@@ -513,14 +513,14 @@ async def _profiled(
 def _phase_timers(phases: Counter[str], calls: Counter[str]) -> Iterator[None]:
     """Wall time of the relay's SELECT, UPDATE, publish and ack wait (wrappers on the
     classes for the duration of one run; nothing else runs in this process then)."""
-    from app.relay import Relay
+    from app.relay import relay as relay_module
 
     originals = {
         (asyncpg.Connection, "fetch"): asyncpg.Connection.fetch,
         (asyncpg.Connection, "execute"): asyncpg.Connection.execute,
-        (Relay, "_publish"): Relay._publish,
+        (relay_module, "send_batch"): relay_module.send_batch,
         (asyncpg.Connection, "fetchrow"): asyncpg.Connection.fetchrow,
-        (Relay, "_wait_for_acks"): Relay._wait_for_acks,
+        (relay_module, "settle"): relay_module.settle,
     }
 
     def timed(
@@ -550,8 +550,9 @@ def _phase_timers(phases: Counter[str], calls: Counter[str]) -> Iterator[None]:
     asyncpg.Connection.fetch = timed(asyncpg.Connection.fetch, sql)  # type: ignore[method-assign]
     asyncpg.Connection.execute = timed(asyncpg.Connection.execute, sql)  # type: ignore[method-assign]
     asyncpg.Connection.fetchrow = timed(asyncpg.Connection.fetchrow, sql)  # type: ignore[method-assign]
-    Relay._publish = timed(Relay._publish, lambda _: "publish")  # type: ignore[method-assign]
-    Relay._wait_for_acks = timed(Relay._wait_for_acks, lambda _: "ack wait")  # type: ignore[method-assign]
+    # The relay module's names, as `_step` calls them: fetch + send, then ack + mark.
+    relay_module.send_batch = timed(relay_module.send_batch, lambda _: "publish")  # type: ignore[assignment]
+    relay_module.settle = timed(relay_module.settle, lambda _: "ack wait")  # type: ignore[assignment]
     try:
         yield
     finally:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.mock_kafka import MockKafkaCluster
+from devtools.mock_kafka import MockKafkaCluster
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.main import create_app
-from app.webhook_client import mailgun_request
+from devtools.payloads import mailgun_request
 from tests.conftest import PUBLIC_BASE_URL, SECRETS, make_settings
 from tests.payloads import chat, email, post, sms, whatsapp
 
@@ -292,7 +292,7 @@ async def test_email_attachment_bytes_are_served_content_addressed(client, setti
         b'Content-Disposition: attachment; filename="invoice.pdf"\r\n'
         b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcOkw7zDtsOf\r\n--b1--\r\n"
     )
-    from app.webhook_client import mime_request
+    from devtools.payloads import mime_request
 
     assert (
         await post(client, mime_request(str(SECRETS["email_webhook_secret"]), raw))

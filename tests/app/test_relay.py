@@ -17,10 +17,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 
-from app.event_schemas import load_event_schemas, validate_event
 from app.metrics import Metrics
-from app.mock_kafka import MockKafkaCluster
 from app.relay import Relay, RelayConfig, full_jitter, make_relay
+from devtools.event_schemas import load_event_schemas, validate_event
+from devtools.mock_kafka import MockKafkaCluster
 from tests.conftest import AUTH
 from tests.payloads import chat, email, post, sms, whatsapp
 

@@ -49,7 +49,7 @@ def server(database_url, tmp_path, engine) -> Iterator[tuple[str, Settings]]:
 
 async def test_one_person_on_three_channels_is_one_timeline(server):
     base, settings = server
-    from app.webhook_client import twilio_request
+    from devtools.payloads import twilio_request
 
     sms = twilio_request(
         base,

@@ -12,7 +12,6 @@ import pytest
 import yaml
 from jsonschema import ValidationError
 
-from app.event_schemas import ASYNCAPI_FILE, load_event_schemas, validate_event
 from app.events import (
     CUSTOMER_MERGED_TYPE,
     ROUTING_DECISION_TYPE,
@@ -21,6 +20,7 @@ from app.events import (
     customer_merged,
     routing_decision,
 )
+from devtools.event_schemas import ASYNCAPI_FILE, load_event_schemas, validate_event
 from routing.model import CHANNELS, Decision, Priority
 
 CONFIG = EventConfig(source="https://omniroute.example.com")

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, NodeNotReadyError
 from aiokafka.structs import RecordMetadata
 
-from app.mock_kafka import MockKafkaCluster, MockKafkaError
+from devtools.mock_kafka import MockKafkaCluster, MockKafkaError
 
 pytest_plugins = ["tests.kafka_fixtures"]
 

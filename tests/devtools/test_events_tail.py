@@ -21,8 +21,8 @@ from app.events import (
     customer_merged,
     routing_decision,
 )
-from app.events_tail import describe, tail
-from app.mock_kafka import MockKafkaCluster
+from devtools.events_tail import describe, tail
+from devtools.mock_kafka import MockKafkaCluster
 from routing.model import Decision, Priority
 
 pytest_plugins = ["tests.kafka_fixtures"]

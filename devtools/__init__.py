@@ -1,0 +1,1 @@
+"""Development tooling: embedded brokers, demo, event tail, signed webhook payloads."""
