@@ -38,7 +38,7 @@ def run_server(settings: Settings, host: str, port: int) -> None:
 
     logs.configure(settings.log_format)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, freeze_gc=True),
         host=host,
         port=port,
         log_config=None,

@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from app.db import Database
 from app.errors import BadRequest
@@ -42,21 +42,32 @@ class CursorInvalid(BadRequest):
         super().__init__("cursor is not one this API issued", parameter="before")
 
 
+# Stored times are clamped to this range at the connector boundary; a cursor outside
+# it was not issued here (and year 1 at +14:00 overflows the driver's conversion).
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def encode_cursor(sent_at: datetime, message_id: uuid.UUID) -> str:
     raw = json.dumps([sent_at.isoformat(), str(message_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """Opaque to clients; anything that does not decode is a 400, not a 500."""
+    """Opaque to clients; anything this API could not have issued is a 400, not a 500:
+    exactly [aware ISO time within the stored range, UUID string]."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        raw = base64.urlsafe_b64decode(
+            cursor.encode("ascii") + b"=" * (-len(cursor) % 4)
+        )
         sent_at, message_id = json.loads(raw)
+        if not isinstance(sent_at, str) or not isinstance(message_id, str):
+            raise TypeError("cursor fields are strings")
         parsed = datetime.fromisoformat(sent_at)
-        if parsed.tzinfo is None:
-            raise ValueError("naive time")
+        if parsed.tzinfo is None or not _EARLIEST <= parsed <= _LATEST:
+            raise ValueError("time outside what is stored")
         return parsed, uuid.UUID(message_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as error:
+    except (ValueError, TypeError, OverflowError, binascii.Error) as error:
         raise CursorInvalid() from error
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from tests.conftest import AUTH
 from tests.payloads import chat, post, sms
@@ -119,6 +124,48 @@ async def test_bad_cursor_and_limit_are_client_errors(client):
     assert bad_limit.status_code == 422
     assert bad_limit.json()["errors"][0]["pointer"] == "/query/limit"
     assert bad_channel.status_code == 422
+
+
+def _cursor(document: object) -> str:
+    raw = json.dumps(document).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        pytest.param(
+            _cursor(["0001-01-01T00:00:00+14:00", str(uuid.uuid4())]), id="year-1"
+        ),
+        pytest.param(
+            _cursor(["9999-12-31T23:59:59-14:00", str(uuid.uuid4())]), id="year-9999"
+        ),
+        pytest.param(_cursor(["2026-11-23T10:00:00+00:00", 12345]), id="integer-id"),
+        pytest.param(_cursor([12345, str(uuid.uuid4())]), id="integer-time"),
+        pytest.param(
+            _cursor(["2026-11-23T10:00:00", str(uuid.uuid4())]), id="naive-time"
+        ),
+        pytest.param(_cursor({"a": 1, "b": 2}), id="object"),
+        pytest.param(
+            _cursor(["2026-11-23T10:00:00+00:00", "x", "y"]), id="three-items"
+        ),
+        pytest.param("ä" * 8, id="non-ascii"),
+        pytest.param(base64.urlsafe_b64encode(b"\xff\xfe").decode(), id="not-utf8"),
+    ],
+)
+async def test_a_tampered_cursor_is_a_400_problem(client, cursor):
+    await post(client, chat("v-tamper", "x"))
+    customer_id = await _customer_id(client, "chat:v-tamper")
+
+    response = await client.get(
+        f"/v1/customers/{customer_id}/timeline",
+        params={"before": cursor},
+        headers=AUTH,
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["parameter"] == "before"
 
 
 async def test_api_requires_a_valid_bearer_token(client):
