@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.desk.conversations import ConversationView, DecisionView
 from app.desk.customers import CustomerView, ProfileChange
-from app.desk.timeline import AttachmentView, MessageView
+from app.desk.timeline import AttachmentView, MessageView, Page
 
 
 class IdentityOut(BaseModel):
@@ -86,18 +87,6 @@ class AttachmentOut(BaseModel):
     size: int | None
     url: str | None
 
-    @classmethod
-    def from_view(cls, view: AttachmentView, base_url: str) -> AttachmentOut:
-        # Bytes we hold are served by us; provider-hosted media keep the provider's URL.
-        url = f"{base_url}/v1/attachments/{view.id}" if view.sha256 else view.url
-        return cls(
-            id=view.id,
-            filename=view.filename,
-            content_type=view.content_type,
-            size=view.size,
-            url=url,
-        )
-
 
 class MessageOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
@@ -119,36 +108,59 @@ class MessageOut(BaseModel):
     received_at: datetime
     in_reply_to: str | None
 
-    @classmethod
-    def from_view(cls, view: MessageView, base_url: str) -> MessageOut:
-        return cls(
-            id=view.id,
-            customer_id=view.customer_id,
-            conversation_id=view.conversation_id,
-            channel=view.channel,
-            direction=view.direction,
-            provider=view.provider,
-            provider_message_id=view.provider_message_id,
-            content_type=view.content_type,
-            sender=SenderOut(
-                kind=view.sender_kind, value=view.sender_value, name=view.sender_name
-            ),
-            subject=view.subject,
-            text=view.text,
-            full_text=view.full_text,
-            attachments=[
-                AttachmentOut.from_view(a, base_url) for a in view.attachments
-            ],
-            sent_at=view.sent_at,
-            received_at=view.received_at,
-            in_reply_to=view.in_reply_to,
-        )
-
 
 class TimelineOut(BaseModel):
     customer_id: uuid.UUID
     items: list[MessageOut]
     next_cursor: str | None
+
+
+def _attachment_json(view: AttachmentView, base_url: str) -> dict[str, object]:
+    url = f"{base_url}/v1/attachments/{view.id}" if view.sha256 else view.url
+    return {
+        "id": view.id,
+        "filename": view.filename,
+        "content_type": view.content_type,
+        "size": view.size,
+        "url": url,
+    }
+
+
+def _message_json(view: MessageView, base_url: str) -> dict[str, object]:
+    """The MessageOut document, built directly (same keys, same order)."""
+    return {
+        "id": view.id,
+        "customer_id": view.customer_id,
+        "conversation_id": view.conversation_id,
+        "channel": view.channel,
+        "direction": view.direction,
+        "provider": view.provider,
+        "provider_message_id": view.provider_message_id,
+        "content_type": view.content_type,
+        "from": {
+            "kind": view.sender_kind,
+            "value": view.sender_value,
+            "name": view.sender_name,
+        },
+        "subject": view.subject,
+        "text": view.text,
+        "full_text": view.full_text,
+        "attachments": [_attachment_json(a, base_url) for a in view.attachments],
+        "sent_at": view.sent_at,
+        "received_at": view.received_at,
+        "in_reply_to": view.in_reply_to,
+    }
+
+
+def timeline_json(customer_id: uuid.UUID, page: Page, base_url: str) -> bytes:
+    """A TimelineOut document as JSON bytes (UTC times with `Z`, as pydantic writes)."""
+    document = {
+        "customer_id": customer_id,
+        "items": [_message_json(m, base_url) for m in page.items],
+        "next_cursor": page.next_cursor,
+    }
+    # asyncpg's UUID subclass is not orjson's uuid.UUID: `str` renders it the same.
+    return orjson.dumps(document, default=str, option=orjson.OPT_UTC_Z)
 
 
 class ConversationOut(BaseModel):

@@ -17,6 +17,7 @@ __all__ = [
     "CustomerNotFound",
     "CustomerView",
     "ProfileChange",
+    "check_live",
     "find",
     "get",
     "merge",
@@ -47,7 +48,10 @@ class CustomerMoved(Problem):
         return {"Location": location + (f"?{query}" if query else "")}
 
 
-def _live(customer_id: uuid.UUID, known: bool, merged_into: uuid.UUID | None) -> None:
+def check_live(
+    customer_id: uuid.UUID, known: bool, merged_into: uuid.UUID | None
+) -> None:
+    """Raise CustomerNotFound for an unknown id, CustomerMoved for a merged one."""
     if not known:
         raise CustomerNotFound(f"customer {customer_id} does not exist")
     if merged_into is not None:
@@ -57,7 +61,7 @@ def _live(customer_id: uuid.UUID, known: bool, merged_into: uuid.UUID | None) ->
 async def require_live(db: Database, customer_id: uuid.UUID) -> uuid.UUID:
     """The id itself when live; CustomerMoved when merged; CustomerNotFound when unknown."""
     async with db.connection() as conn:
-        _live(customer_id, *await Customers(conn).exists(customer_id))
+        check_live(customer_id, *await Customers(conn).exists(customer_id))
     return customer_id
 
 
@@ -66,7 +70,7 @@ async def get(db: Database, customer_id: uuid.UUID) -> CustomerView:
         record = await Customers(conn).document(customer_id)
     if record is None:
         raise CustomerNotFound(f"customer {customer_id} does not exist")
-    _live(customer_id, True, record.merged_into)
+    check_live(customer_id, True, record.merged_into)
     return record.view
 
 
@@ -84,7 +88,7 @@ async def update(
     orders it against a merge, which then answers 308 instead of a lost write."""
     async with db.transaction() as conn:
         customers = Customers(conn)
-        _live(customer_id, *await customers.lock_for_update(customer_id))
+        check_live(customer_id, *await customers.lock_for_update(customer_id))
         await customers.update_profile(customer_id, change)
         record = await customers.document(customer_id)
     assert record is not None  # locked and live above

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.db import Database
+from app.desk.customers import check_live
 from app.errors import BadRequest
+from app.repositories.customers import Customers
 from app.repositories.timeline import (
     AttachmentView,
     MessageView,
@@ -87,7 +89,8 @@ async def page(
         channels=channels,
         conversation_id=conversation_id,
     )
-    async with db.connection() as conn:
+    async with db.connection() as conn:  # one checkout: liveness and the page
+        check_live(customer_id, *await Customers(conn).exists(customer_id))
         rows = await Timeline(conn).messages(query)
     shown = tuple(rows[:limit])
     more = len(rows) > limit
