@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.api.storable import check_storable
 from app.desk.conversations import ConversationView, DecisionView
 from app.desk.customers import CustomerView, ProfileChange
 from app.desk.timeline import AttachmentView, MessageView, Page
@@ -52,8 +54,17 @@ class CustomerPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     display_name: str | None = Field(default=None, max_length=500)
-    tags: list[str] | None = Field(default=None, max_length=100)
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, max_length=100
+    )
     attributes: dict[str, object] | None = None
+
+    @field_validator("display_name", "tags", "attributes")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        # Checked before anything is written: what is stored can always be read back.
+        check_storable(value)
+        return value
 
     def change(self) -> ProfileChange:
         """Only the fields the request named; others stay as stored."""

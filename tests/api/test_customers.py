@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+
+import pytest
 
 from tests.conftest import AUTH
 from tests.payloads import post, sms, whatsapp
@@ -134,3 +137,52 @@ async def test_a_patch_racing_a_merge_answers_200_or_308_never_500(client):
             assert patch.headers["location"] == f"/v1/customers/{keep['id']}"
         else:  # the PATCH came first: the survivor absorbed its tag
             assert f"round-{round_}" in merge.json()["tags"]
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param(
+            '{"attributes": ' + json.dumps(_nested(300)) + "}", 422, id="depth-300"
+        ),
+        pytest.param(
+            '{"attributes": ' + "[" * 5000 + "]" * 5000 + "}", 400, id="depth-5000"
+        ),
+        pytest.param('{"attributes": {"score": NaN}}', 422, id="nan"),
+        pytest.param('{"attributes": {"score": Infinity}}', 422, id="infinity"),
+        pytest.param('{"attributes": {"note": "a\\u0000b"}}', 422, id="nul-in-value"),
+        pytest.param('{"attributes": {"a\\u0000": 1}}', 422, id="nul-in-key"),
+        pytest.param('{"attributes": {"note": "\\ud800"}}', 422, id="lone-surrogate"),
+        pytest.param('{"display_name": "Ana\\u0000"}', 422, id="nul-in-name"),
+        pytest.param('{"tags": ["vip\\u0000"]}', 422, id="nul-in-tag"),
+        pytest.param('{"tags": ["' + "t" * 101 + '"]}', 422, id="tag-too-long"),
+        pytest.param(
+            '{"attributes": {"blob": "' + "x" * (70 * 1024) + '"}}', 422, id="too-large"
+        ),
+    ],
+)
+async def test_a_patch_that_could_not_be_stored_or_read_back_is_refused(
+    client, body, status
+):
+    await post(client, sms("+14155550177", "hi"))
+    customer = await _only_customer(client, phone="+14155550177")
+
+    response = await client.patch(
+        f"/v1/customers/{customer['id']}",
+        headers=AUTH | {"Content-Type": "application/json"},
+        content=body,
+    )
+    after = await client.get(f"/v1/customers/{customer['id']}", headers=AUTH)
+
+    # 400 when the body cannot even be decoded (FastAPI's parser gives up), else 422
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert after.status_code == 200
+    assert after.json() == customer  # nothing was written
