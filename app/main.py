@@ -15,6 +15,7 @@ from app.api import (
     conversations,
     customers,
     health,
+    openapi,
     problems,
     routing_rules,
     webhooks,
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.relay = None
     problems.install(app)
+    openapi.install(app)
     for module in (
         webhooks,
         customers,
