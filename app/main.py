@@ -16,6 +16,7 @@ from app.api import (
     conversations,
     customers,
     health,
+    openapi,
     problems,
     routing_rules,
     webhooks,
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     app.state.relay = None
     app.state.freeze_gc = freeze_gc
     problems.install(app)
+    openapi.install(app)
     for module in (
         webhooks,
         customers,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from app.api.deps import Attachments, Db, require_token
+from app.api.openapi import Responses, problems
 from app.api.problems import NotFound
 from app.desk import timeline
 
@@ -18,14 +19,22 @@ router = APIRouter(
 )
 
 
+_SERVED: Responses = {
+    200: {
+        "description": "The stored bytes, with the Content-Type they arrived with",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    307: {
+        "description": "Provider-hosted media",
+        "headers": {"Location": {"required": True, "schema": {"type": "string"}}},
+    },
+}
+
+
 @router.get(
     "/{attachment_id}",
     response_class=Response,
-    responses={
-        200: {"content": {"application/octet-stream": {}}},
-        307: {"description": "provider-hosted media"},
-        404: {"content": {"application/problem+json": {}}},
-    },
+    responses=_SERVED | problems(401, 404, 422, 503),
 )
 async def get_attachment(
     attachment_id: uuid.UUID, db: Db, store: Attachments

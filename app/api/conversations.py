@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from app.api.deps import Db, require_token
+from app.api.openapi import problems
 from app.api.schemas import ConversationList, ConversationOut, DecisionList, DecisionOut
 from app.desk import conversations
 
@@ -16,12 +17,10 @@ router = APIRouter(
     tags=["conversations"],
     dependencies=[Depends(require_token)],
 )
-_PROBLEMS: dict[int | str, dict[str, object]] = {
-    code: {"content": {"application/problem+json": {}}} for code in (401, 404, 422)
-}
+_ONE = problems(401, 404, 422, 503)
 
 
-@router.get("", response_model=ConversationList, responses=_PROBLEMS)
+@router.get("", response_model=ConversationList, responses=problems(401, 422, 503))
 async def list_conversations(
     db: Db,
     customer_id: uuid.UUID | None = None,
@@ -35,22 +34,18 @@ async def list_conversations(
     return ConversationList(items=[ConversationOut.from_view(c) for c in found])
 
 
-@router.get("/{conversation_id}", response_model=ConversationOut, responses=_PROBLEMS)
+@router.get("/{conversation_id}", response_model=ConversationOut, responses=_ONE)
 async def get_conversation(conversation_id: uuid.UUID, db: Db) -> ConversationOut:
     return ConversationOut.from_view(await conversations.get(db, conversation_id))
 
 
-@router.post(
-    "/{conversation_id}/close", response_model=ConversationOut, responses=_PROBLEMS
-)
+@router.post("/{conversation_id}/close", response_model=ConversationOut, responses=_ONE)
 async def close_conversation(conversation_id: uuid.UUID, db: Db) -> ConversationOut:
     """Close it; the customer's next message opens a new conversation."""
     return ConversationOut.from_view(await conversations.close(db, conversation_id))
 
 
-@router.get(
-    "/{conversation_id}/decisions", response_model=DecisionList, responses=_PROBLEMS
-)
+@router.get("/{conversation_id}/decisions", response_model=DecisionList, responses=_ONE)
 async def list_decisions(conversation_id: uuid.UUID, db: Db) -> DecisionList:
     """Every routing decision of the conversation, oldest first, with its reasons."""
     found = await conversations.decisions(db, conversation_id)

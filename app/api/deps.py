@@ -7,6 +7,7 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.problems import Unauthorized
 from app.attachment_store import AttachmentStore
@@ -47,16 +48,23 @@ IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
 Attachments = Annotated[AttachmentStore, Depends(_attachments)]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="omniroute"'}
+# Declares the bearer scheme in OpenAPI; the check itself stays ours (problem documents).
+_bearer = HTTPBearer(
+    auto_error=False, description="One of the tokens in OMNIROUTE_API_TOKENS."
+)
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def require_token(request: Request, settings: CurrentSettings) -> None:
+async def require_token(
+    request: Request, settings: CurrentSettings, credentials: BearerCredentials
+) -> None:
     """401 unless `Authorization: Bearer <token>` names a configured API token."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if credentials is None:
         log.info("api.rejected", reason="missing_bearer_token", path=request.url.path)
         raise Unauthorized("send Authorization: Bearer <token>", headers=_CHALLENGE)
+    token = credentials.credentials.encode()
     candidates = [t.get_secret_value().encode() for t in settings.api_tokens]
-    if not any(hmac.compare_digest(token.encode(), c) for c in candidates):
+    if not any(hmac.compare_digest(token, c) for c in candidates):
         log.info("api.rejected", reason="unknown_bearer_token", path=request.url.path)
         raise Unauthorized("the bearer token is not valid", headers=_CHALLENGE)
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.errors import (  # re-exported: the API layer names problems from here
     BadRequest,
@@ -59,7 +60,13 @@ class ConnectorNotConfigured(Problem):
     status, title, slug = 503, "Connector not configured", "connector-not-configured"
 
 
-_STATUS_TITLES = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
+_STATUS_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Payload too large",
+}
 
 
 def problem(
@@ -143,14 +150,38 @@ async def _on_validation(request: Request, error: Exception) -> JSONResponse:
 async def _on_http(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     title = _STATUS_TITLES.get(error.status_code, "HTTP error")
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     return problem_response(
         request,
         status=error.status_code,
         title=title,
         slug=title.lower().replace(" ", "-"),
         detail=str(error.detail),
-        headers=error.headers,
+        headers=headers,
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the app routes for this path (RFC 9110 §15.5.6 `Allow`).
+
+    Starlette's 405 names the methods of the first route whose path matched, which
+    leaves out PATCH next to GET on /v1/customers/{id}; asking the router about each
+    method sees every route of the path, however FastAPI nests included routers.
+    """
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in routes
+        )
+    )
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 
 
 def install(app: FastAPI) -> None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from app.api.deps import Rules, require_token
+from app.api.openapi import problems
 from app.api.problems import PayloadRejected, ServiceUnavailable
 from app.rules_state import ActiveRules
 from routing.model import Action
@@ -56,7 +57,7 @@ def _out(active: ActiveRules) -> RulesOut:
     )
 
 
-@router.get("/rules", response_model=RulesOut)
+@router.get("/rules", response_model=RulesOut, responses=problems(401))
 async def get_rules(rules: Rules) -> RulesOut:
     """The rules in force and their version (a hash of the file)."""
     return _out(rules.active)
@@ -65,7 +66,15 @@ async def get_rules(rules: Rules) -> RulesOut:
 @router.post(
     "/rules/reload",
     response_model=RulesOut,
-    responses={422: {"content": {"application/problem+json": {}}}},
+    responses=problems(
+        401,
+        422,
+        503,
+        notes={
+            422: "The rules file is invalid; the previous rules stay in force",
+            503: "The rules file is unreadable; the previous rules stay in force",
+        },
+    ),
 )
 async def reload_rules(rules: Rules) -> RulesOut:
     """Re-read the rules file; a bad file is rejected and the previous rules stay."""

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Annotated
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+from app.api.openapi import STORABLE_OBJECT
 from app.api.storable import check_storable
 from app.desk.conversations import ConversationView, DecisionView
 from app.desk.customers import CustomerView, ProfileChange
@@ -50,14 +51,19 @@ class CustomerList(BaseModel):
     items: list[CustomerOut]
 
 
+NO_NUL = r"^[^\x00]*$"  # jsonb and text columns cannot store U+0000
+
+
 class CustomerPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    display_name: str | None = Field(default=None, max_length=500)
-    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
-        default=None, max_length=100
+    display_name: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
+    tags: (
+        list[Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]] | None
+    ) = Field(default=None, max_length=100)
+    attributes: Annotated[dict[str, object], WithJsonSchema(STORABLE_OBJECT)] | None = (
+        None
     )
-    attributes: dict[str, object] | None = None
 
     @field_validator("display_name", "tags", "attributes")
     @classmethod

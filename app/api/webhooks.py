@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from app.api.deps import CurrentSettings, IngestorDep, MetricsDep
+from app.api.openapi import Responses, problems
 from app.api.problems import (
     BadRequest,
     ConnectorNotConfigured,
@@ -29,10 +30,19 @@ from connectors.registry import CONNECTORS, Connector
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
-_ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"content": {"application/problem+json": {}}}
-    for code in (400, 401, 413, 422, 503)
-}
+_ERRORS = problems(
+    400,
+    401,
+    413,
+    422,
+    503,
+    notes={
+        400: "The body does not parse as the provider's format",
+        401: "Signature invalid, or a replayed delivery",
+        422: "The body parses but lacks what the connector needs",
+        503: "Connector not configured, or the database is unavailable",
+    },
+)
 
 
 def _public_url(settings: Settings, request: Request) -> str:
@@ -167,20 +177,46 @@ async def _handle(
     return Response(connector.ack.body, media_type=connector.ack.media_type)
 
 
+def _acknowledged(connector: Connector) -> Responses:
+    ack: Responses = {
+        200: {
+            "description": "Stored, or a duplicate of a stored delivery",
+            "content": {connector.ack.media_type: {}},
+        }
+    }
+    return ack | _ERRORS
+
+
 for _connector in CONNECTORS:
     router.add_api_route(
         _connector.path,
         _endpoint(_connector),
         methods=["POST"],
-        responses=_ERRORS,
+        responses=_acknowledged(_connector),
         response_class=Response,
     )
+
+# Meta's handshake reads these from the raw query (their names contain dots).
+_HANDSHAKE = {
+    "parameters": [
+        {"name": name, "in": "query", "schema": {"type": "string"}}
+        for name in ("hub.mode", "hub.verify_token", "hub.challenge")
+    ]
+}
 
 
 @router.get(
     "/webhooks/meta",
     response_class=PlainTextResponse,
-    responses={403: _ERRORS[401], 503: _ERRORS[503]},
+    responses=problems(
+        403,
+        503,
+        notes={
+            403: "hub.mode is not subscribe or the verify token does not match",
+            503: "OMNIROUTE_META_VERIFY_TOKEN is not set",
+        },
+    ),
+    openapi_extra=_HANDSHAKE,
 )
 async def meta_handshake(
     request: Request, settings: CurrentSettings

@@ -82,15 +82,16 @@ async def page(
     channels: Sequence[str] = (),
     conversation_id: uuid.UUID | None = None,
 ) -> Page:
-    query = TimelineQuery(
-        customer_id=customer_id,
-        limit=limit + 1,  # one more tells whether there is a next page
-        before=decode_cursor(before) if before is not None else None,
-        channels=channels,
-        conversation_id=conversation_id,
-    )
     async with db.connection() as conn:  # one checkout: liveness and the page
+        # Liveness first: an unknown or merged customer is 404/308 whatever the cursor.
         check_live(customer_id, *await Customers(conn).exists(customer_id))
+        query = TimelineQuery(
+            customer_id=customer_id,
+            limit=limit + 1,  # one more tells whether there is a next page
+            before=decode_cursor(before) if before is not None else None,
+            channels=channels,
+            conversation_id=conversation_id,
+        )
         rows = await Timeline(conn).messages(query)
     shown = tuple(rows[:limit])
     more = len(rows) > limit
