@@ -48,6 +48,8 @@ SDK_DUPLICATE_SIGNATURE = "IK+Dwps556ElfBT0I3Rgjkr1wJU="
 SMS_SID = "SM3f6c0d2b9a8e4f71b2c5d8e9a0b1c2d3"
 WHATSAPP_SID = "SM7e1d2c3b4a5f60718293a4b5c6d7e8f0"
 MMS_SID = "MM5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
+SID_1 = "SM" + "0" * 31 + "1"  # shaped like a real SID: the format is enforced
+MMS_SID_1 = "MM" + "0" * 31 + "1"
 MEDIA_BASE = (
     "https://api.twilio.com/2010-04-01/Accounts/AC0a1b2c3d4e5f60718293a4b5c6d7e8f9"
     f"/Messages/{MMS_SID}/Media/"
@@ -263,7 +265,7 @@ def test_verify_rejects(
 
 
 def test_parse_inbound_sms() -> None:
-    [message] = twilio.parse(sample("sms.form"), {})
+    [message] = twilio.parse(sample("sms.form"), {}).messages
 
     assert message.provider == "twilio"
     assert message.provider_message_id == SMS_SID
@@ -279,7 +281,7 @@ def test_parse_inbound_sms() -> None:
 
 
 def test_parse_inbound_whatsapp() -> None:
-    [message] = twilio.parse(sample("whatsapp.form"), {})
+    [message] = twilio.parse(sample("whatsapp.form"), {}).messages
 
     assert message.provider_message_id == WHATSAPP_SID
     assert message.channel is Channel.whatsapp
@@ -292,7 +294,7 @@ def test_parse_inbound_whatsapp() -> None:
 
 
 def test_parse_inbound_mms() -> None:
-    [message] = twilio.parse(sample("mms.form"), {})
+    [message] = twilio.parse(sample("mms.form"), {}).messages
 
     assert message.provider_message_id == MMS_SID
     assert message.channel is Channel.sms
@@ -316,41 +318,41 @@ def test_parse_inbound_mms() -> None:
     ("params", "attribute", "expected"),
     [
         pytest.param(
-            {"SmsMessageSid": "SM1", "From": "+14155550100"},
+            {"SmsMessageSid": SID_1, "From": "+14155550100"},
             "provider_message_id",
-            "SM1",
+            SID_1,
             id="legacy-sid-only",
         ),
         pytest.param(
-            {"MessageSid": "SM1", "From": "12345", "Body": "STOP"},
+            {"MessageSid": SID_1, "From": "12345", "Body": "STOP"},
             "sender",
             IdentityClaim(kind=IdentityKind.phone, value="12345"),
             id="short-code-sender-stays-raw",
         ),
         pytest.param(
-            {"MessageSid": "SM1", "From": "whatsapp:+1", "ProfileName": ""},
+            {"MessageSid": SID_1, "From": "whatsapp:+1", "ProfileName": ""},
             "sender",
             IdentityClaim(kind=IdentityKind.phone, value="+1", name=None),
             id="blank-profile-name",
         ),
         pytest.param(
-            {"MessageSid": "SM1", "From": "+14155550100"}, "text", "", id="no-body"
+            {"MessageSid": SID_1, "From": "+14155550100"}, "text", "", id="no-body"
         ),
         pytest.param(
-            {"MessageSid": "SM1", "From": "+14155550100"},
+            {"MessageSid": SID_1, "From": "+14155550100"},
             "recipient",
             None,
             id="no-to",
         ),
         pytest.param(
-            {"MessageSid": "SM1", "From": "+14155550100", "NumMedia": ""},
+            {"MessageSid": SID_1, "From": "+14155550100", "NumMedia": ""},
             "attachments",
             (),
             id="blank-num-media",
         ),
         pytest.param(
             {
-                "MessageSid": "MM1",
+                "MessageSid": MMS_SID_1,
                 "From": "+14155550100",
                 "NumMedia": "1",
                 "MediaUrl0": "https://api.twilio.com/",
@@ -364,7 +366,7 @@ def test_parse_inbound_mms() -> None:
 def test_parse_optional_fields(
     params: dict[str, str], attribute: str, expected: object
 ) -> None:
-    [message] = twilio.parse(form(params), {})
+    [message] = twilio.parse(form(params), {}).messages
 
     assert getattr(message, attribute) == expected
 
@@ -372,23 +374,43 @@ def test_parse_optional_fields(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        pytest.param(b"MessageSid=SM1&From=%2B1&Body=\xff", "body", id="not-utf8"),
-        pytest.param(b"MessageSid=SM1&Body=hi", "From", id="missing-from"),
-        pytest.param(b"MessageSid=SM1&From=", "From", id="empty-from"),
-        pytest.param(b"MessageSid=SM1&From=whatsapp%3A", "From", id="prefix-only-from"),
+        pytest.param(
+            b"MessageSid=SM00000000000000000000000000000001&From=%2B1&Body=\xff",
+            "body",
+            id="not-utf8",
+        ),
+        pytest.param(
+            b"MessageSid=SM00000000000000000000000000000001&Body=hi",
+            "From",
+            id="missing-from",
+        ),
+        pytest.param(
+            b"MessageSid=SM00000000000000000000000000000001&From=",
+            "From",
+            id="empty-from",
+        ),
+        pytest.param(
+            b"MessageSid=SM00000000000000000000000000000001&From=whatsapp%3A",
+            "From",
+            id="prefix-only-from",
+        ),
         pytest.param(b"From=%2B14155550100", "MessageSid", id="missing-sid"),
         pytest.param(
             b"MessageSid=&SmsMessageSid=&From=%2B1", "MessageSid", id="blank-sids"
         ),
         pytest.param(b"", "From", id="empty-body"),
         pytest.param(
-            b"MessageSid=SM1&From=%2B1&NumMedia=two", "NumMedia", id="num-media-text"
+            b"MessageSid=SM00000000000000000000000000000001&From=%2B1&NumMedia=two",
+            "NumMedia",
+            id="num-media-text",
         ),
         pytest.param(
-            b"MessageSid=SM1&From=%2B1&NumMedia=-1", "NumMedia", id="num-media-negative"
+            b"MessageSid=SM00000000000000000000000000000001&From=%2B1&NumMedia=-1",
+            "NumMedia",
+            id="num-media-negative",
         ),
         pytest.param(
-            b"MessageSid=SM1&From=%2B1&NumMedia=2&MediaUrl0=https%3A%2F%2Fx%2FME1",
+            b"MessageSid=SM00000000000000000000000000000001&From=%2B1&NumMedia=2&MediaUrl0=https%3A%2F%2Fx%2FME1",
             "MediaUrl1",
             id="media-url-missing",
         ),
