@@ -92,11 +92,12 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     """The one message of an inbound SMS, MMS or WhatsApp webhook."""
     form = dict(_pairs(body))
     sender = _required(form, "From")
+    sid = _message_sid(form)  # first: a re-split capture is named by its SID
     _check_account_sid(form)
     attachments = _media(form)
     message = InboundMessage(
         provider=PROVIDER,
-        provider_message_id=_message_sid(form),
+        provider_message_id=sid,
         channel=_channel(sender),
         sender=_sender(sender, form.get("ProfileName")),
         text=form.get("Body", ""),

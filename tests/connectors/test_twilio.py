@@ -427,3 +427,93 @@ def test_ack_body_is_empty_twiml() -> None:
     assert twilio.ACK_BODY == (
         b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
     )
+
+
+# --- hostile input -------------------------------------------------------------
+
+HOOK_URL = "https://omniroute.example.com/webhooks/twilio/sms"
+
+
+def resplit(params: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
+    """`name`'s value swallows the next pair in signing order; that pair is dropped.
+
+    Twilio signs URL + name1 + value1 + name2 + value2 ..., so the signature cannot
+    tell `MessageSid=<sid>&NumMedia=2` from `MessageSid=<sid>NumMedia2`.
+    """
+    ordered = sorted(params)
+    i = next(i for i, (key, _) in enumerate(ordered) if key == name)
+    (key, value), (next_key, next_value) = ordered[i], ordered[i + 1]
+    return [*ordered[:i], (key, value + next_key + next_value), *ordered[i + 2 :]]
+
+
+def test_resplit_replay_still_verifies_but_parse_refuses_it() -> None:
+    captured = parse_qsl(sample("mms.form").decode(), keep_blank_values=True)
+    signature = twilio.expected_signature(HOOK_URL, captured, "token")
+    replay = resplit(captured, "MessageSid")
+    body = form(replay)
+
+    assert dict(replay)["MessageSid"] == MMS_SID + "NumMedia2"
+    assert "NumMedia" not in dict(replay)
+    twilio.verify(request(body, HOOK_URL, signature), "token")  # still authentic
+    with pytest.raises(PayloadInvalid) as caught:
+        twilio.parse(body, {})
+    assert caught.value.field == "MessageSid"
+
+
+def test_the_captured_request_itself_still_parses() -> None:
+    captured = sample("mms.form")
+    [message] = twilio.parse(captured, {}).messages
+    assert message.provider_message_id == MMS_SID
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        pytest.param({"MessageSid": "SM123"}, "MessageSid", id="sid-short"),
+        pytest.param({"MessageSid": MMS_SID + "0"}, "MessageSid", id="sid-long"),
+        pytest.param({"MessageSid": "MG" + "0" * 32}, "MessageSid", id="sid-messaging-service"),
+        pytest.param({"MessageSid": "SM" + "g" * 32}, "MessageSid", id="sid-not-hex"),
+        pytest.param({"MessageSid": "sm" + "0" * 32}, "MessageSid", id="sid-prefix-case"),
+        pytest.param({"SmsMessageSid": SID_1}, "SmsMessageSid", id="legacy-sid-differs"),
+        pytest.param({"SmsSid": "SM1"}, "SmsSid", id="legacy-sms-sid-malformed"),
+        pytest.param({"AccountSid": "AC123"}, "AccountSid", id="account-sid-short"),
+        pytest.param({"AccountSid": "AC" + "0" * 32 + "ApiVersion2010-04-01"}, "AccountSid", id="account-sid-resplit"),
+        pytest.param({"NumMedia": "11"}, "NumMedia", id="num-media-over-10"),
+        pytest.param({"NumMedia": "9" * 5000}, "NumMedia", id="num-media-5000-digits"),
+        pytest.param({"NumMedia": "+2"}, "NumMedia", id="num-media-plus-sign"),
+        pytest.param({"NumMedia": " 2"}, "NumMedia", id="num-media-space"),
+        pytest.param({"NumMedia": "\u0662"}, "NumMedia", id="num-media-non-ascii-digit"),
+        pytest.param({"NumMedia": "1"}, "MediaUrl1", id="media-url-beyond-num-media"),
+        pytest.param({"MediaUrl10": "https://x/ME"}, "MediaUrl10", id="media-url-10"),
+        pytest.param({"MediaUrl" + "0" * 5000: "https://x/ME"}, "MediaUrl" + "0" * 24, id="media-url-5000-digit-name"),
+    ],
+)  # fmt: skip
+def test_parse_refuses_malformed_sids_and_media(
+    changes: dict[str, str], field: str
+) -> None:
+    params = dict(parse_qsl(sample("mms.form").decode(), keep_blank_values=True))
+
+    with pytest.raises(PayloadInvalid) as caught:
+        twilio.parse(form(params | changes), {})
+
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    "sid",
+    [
+        pytest.param("SM" + "A" * 32, id="upper-hex"),
+        pytest.param("MMec8e12b0a5eb4fc68e173f1c5db95b2a", id="docs-example-shape"),
+    ],
+)
+def test_parse_accepts_documented_sid_shapes(sid: str) -> None:
+    body = form({"MessageSid": sid, "SmsSid": sid, "From": "+14155550100"})
+    [message] = twilio.parse(body, {}).messages
+    assert message.provider_message_id == sid
+
+
+def test_parse_accepts_ten_media() -> None:
+    params = {"MessageSid": MMS_SID, "From": "+14155550100", "NumMedia": "10"}
+    params |= {f"MediaUrl{i}": f"{MEDIA_BASE}ME{i:032x}" for i in range(10)}
+    [message] = twilio.parse(form(params), {}).messages
+    assert len(message.attachments) == 10
