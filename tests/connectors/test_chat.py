@@ -211,6 +211,11 @@ def test_parse_without_sent_at() -> None:
         pytest.param(b'{"message_id": ', "body", id="truncated-json"),
         pytest.param(b"[]", "body", id="not-an-object"),
         pytest.param(b"", "body", id="empty"),
+        pytest.param(b"[" * 100_000, "body", id="nested-too-deep"),
+        pytest.param(
+            payload(text=json.loads("[" * 33 + "]" * 33)), "body", id="deep-value"
+        ),
+        pytest.param(payload(message_id="\x00"), "message_id", id="id-only-nul"),
         pytest.param(payload(message_id=""), "message_id", id="empty-message-id"),
         pytest.param(payload(message_id=7), "message_id", id="numeric-message-id"),
         pytest.param(
