@@ -45,8 +45,9 @@ from connectors.signing import as_bytes
 _MAX_SKEW_SECONDS: Final = 15 * 60
 _LIMIT: Final = f"(limit {_MAX_SKEW_SECONDS} s)"
 _SIGNED_FIELDS: Final = ("timestamp", "token", "signature")
-# Mailgun's tokens are 50 random characters; the bound keeps a replay key indexable.
-_MAX_TOKEN: Final = 256
+# Mailgun's tokens are 50 random characters. Bounded and printable, the replay key
+# app/ stores can hold no NUL and always fits its index.
+_TOKEN: Final = re.compile(r"[\x21-\x7e]{1,256}")
 _UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")  # bounded, so int() stays cheap
 _ATTACHMENT_NAME: Final = re.compile(r"attachment-([1-9][0-9]*)")
 _HEADER_PAIRS: Final = TypeAdapter(list[tuple[str, str]])
@@ -67,8 +68,8 @@ def sign(timestamp: str, token: str, signing_key: str) -> str:
 def verify(req: WebhookRequest, secret: str) -> None:
     """Check the signature and that `timestamp` is within 15 minutes of receipt."""
     timestamp, token, signature = _signed_fields(req)
-    if len(token) > _MAX_TOKEN:  # app/ stores it in a btree-indexed key column
-        raise SignatureInvalid(f"token is longer than {_MAX_TOKEN} characters")
+    if not _TOKEN.fullmatch(token):  # app/ stores it in a btree-indexed text key
+        raise SignatureInvalid("token is not 1 to 256 printable ASCII characters")
     expected = sign(timestamp, token, secret).encode()
     if not hmac.compare_digest(expected, as_bytes(signature.strip().lower())):
         raise SignatureInvalid("signature does not match timestamp and token")

@@ -185,6 +185,7 @@ def _media(form: Mapping[str, str]) -> tuple[Attachment, ...]:
     for name in form:
         match = _MEDIA_URL.fullmatch(name)
         if match and (len(match[1]) > 2 or int(match[1]) >= count):
+            # The name is as long as the sender made it: bound it for logs.
             raise PayloadInvalid(name[:32], f"beyond NumMedia={count}")
     return tuple(_attachment(form, index) for index in range(count))
 
