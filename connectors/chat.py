@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from connectors import json_body, sanitize
 from connectors.model import (
     Attachment,
     Channel,
     IdentityClaim,
     IdentityKind,
     InboundMessage,
+    Parsed,
     PayloadInvalid,
     WebhookRequest,
 )
@@ -25,6 +28,7 @@ PROVIDER: Final = "chat"
 SIGNATURE_HEADER: Final = "x-omniroute-signature"
 
 _NonEmpty = Annotated[str, Field(min_length=1)]
+_MAX_ATTACHMENTS: Final = 100
 
 
 class _Wire(BaseModel):
@@ -54,7 +58,9 @@ class _Payload(_Wire):
     text: str
     sent_at: object = None  # parsed leniently by _sent_at: a bad clock is not a 422
     locale: str | None = None
-    attachments: tuple[_Attachment, ...] = ()
+    attachments: Annotated[
+        tuple[_Attachment, ...], Field(max_length=_MAX_ATTACHMENTS)
+    ] = ()
 
 
 def verify(req: WebhookRequest, secret: str) -> None:
@@ -62,7 +68,7 @@ def verify(req: WebhookRequest, secret: str) -> None:
     verify_body_signature(req, secret, SIGNATURE_HEADER)
 
 
-def parse(body: bytes, headers: Mapping[str, str]) -> list[InboundMessage]:
+def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     """The one message of a chat widget webhook."""
     payload = _validated(body)
     attachments = tuple(_attachment(item) for item in payload.attachments)
@@ -80,17 +86,15 @@ def parse(body: bytes, headers: Mapping[str, str]) -> list[InboundMessage]:
         locale=payload.locale,
         content_type="media" if attachments else "text",
     )
-    return [message]
+    return sanitize.single(message)
 
 
 def _validated(body: bytes) -> _Payload:
+    # Read and cleaned once (depth bound, NUL, lone surrogates), then validated in
+    # JSON mode, where strict still accepts arrays for tuples; a non-object is loc ().
+    document = json.dumps(json_body.load(body))
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PayloadInvalid("body", "is not UTF-8") from exc
-    try:
-        # JSON mode: strict still accepts arrays for tuples; bad JSON is loc ().
-        return _Payload.model_validate_json(text)
+        return _Payload.model_validate_json(document)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or "body"

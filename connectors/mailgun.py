@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import TypeAdapter, ValidationError
 
+from connectors import sanitize
 from connectors.email_text import (
     email_claim,
     email_headers,
@@ -34,14 +35,19 @@ from connectors.model import (
     Channel,
     IdentityClaim,
     InboundMessage,
+    Parsed,
     PayloadInvalid,
     SignatureInvalid,
     WebhookRequest,
 )
+from connectors.signing import as_bytes
 
 _MAX_SKEW_SECONDS: Final = 15 * 60
 _LIMIT: Final = f"(limit {_MAX_SKEW_SECONDS} s)"
 _SIGNED_FIELDS: Final = ("timestamp", "token", "signature")
+# Mailgun's tokens are 50 random characters. Bounded and printable, the replay key
+# app/ stores can hold no NUL and always fits its index.
+_TOKEN: Final = re.compile(r"[\x21-\x7e]{1,256}")
 _UNIX_SECONDS: Final = re.compile(r"[0-9]{1,12}")  # bounded, so int() stays cheap
 _ATTACHMENT_NAME: Final = re.compile(r"attachment-([1-9][0-9]*)")
 _HEADER_PAIRS: Final = TypeAdapter(list[tuple[str, str]])
@@ -62,8 +68,10 @@ def sign(timestamp: str, token: str, signing_key: str) -> str:
 def verify(req: WebhookRequest, secret: str) -> None:
     """Check the signature and that `timestamp` is within 15 minutes of receipt."""
     timestamp, token, signature = _signed_fields(req)
-    expected = sign(timestamp, token, secret)
-    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
+    if not _TOKEN.fullmatch(token):  # app/ stores it in a btree-indexed text key
+        raise SignatureInvalid("token is not 1 to 256 printable ASCII characters")
+    expected = sign(timestamp, token, secret).encode()
+    if not hmac.compare_digest(expected, as_bytes(signature.strip().lower())):
         raise SignatureInvalid("signature does not match timestamp and token")
     _check_fresh(timestamp, req.received_at)
 
@@ -76,7 +84,7 @@ def replay_key(body: bytes, headers: Mapping[str, str]) -> str:
     return token
 
 
-def parse(body: bytes, headers: Mapping[str, str]) -> list[InboundMessage]:
+def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     """The one email in a forward() POST, urlencoded or multipart with attachments."""
     form = _read_form(body, headers)
     pairs = _message_headers(form.fields.get("message-headers"))
@@ -101,7 +109,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> list[InboundMessage]:
         email=threading,
         recipient=form.fields.get("recipient") or None,
     )
-    return [message]
+    return sanitize.single(message)
 
 
 def _read_form(body: bytes, headers: Mapping[str, str]) -> _Form:

@@ -7,13 +7,14 @@ says which product sent it and `channel` carries that on each message.
 from __future__ import annotations
 
 import hmac
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Final, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from connectors import json_body, sanitize
 from connectors import meta_schema as schema
 from connectors.model import (
     Attachment,
@@ -21,14 +22,19 @@ from connectors.model import (
     IdentityClaim,
     IdentityKind,
     InboundMessage,
+    Parsed,
     PayloadInvalid,
+    Rejected,
     WebhookRequest,
 )
-from connectors.signing import verify_body_signature
+from connectors.signing import as_bytes, verify_body_signature
 
-__all__ = ["parse", "verify", "verify_handshake"]
+__all__ = ["MAX_MESSAGES", "parse", "verify", "verify_handshake"]
 
 PROVIDER: Final = "meta"
+# "Event Notifications are aggregated and sent in a batch with a maximum of 1000
+# updates" (Graph API webhooks docs): a body with more is not from Meta.
+MAX_MESSAGES: Final = 1000
 _WHATSAPP: Final = "whatsapp_business_account"
 # Messenger and Instagram deliver the same `messaging` events under different objects:
 # https://developers.facebook.com/documentation/business-messaging/messenger-platform/webhooks
@@ -45,8 +51,12 @@ _CONTENT_FIELDS: Final = (
     "button",
     "reaction",
 )
+# Where sanitize's refusals point in the wire format, relative to the message.
+_WA_WIRE: Final = {"provider_message_id": "id", "sender.value": "from"}
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _M = TypeVar("_M", bound=BaseModel)
+# One message item of the body: builds its message, None when it carries no chat.
+_Build = Callable[[], InboundMessage | None]
 
 
 class _Content(NamedTuple):
@@ -68,50 +78,78 @@ def verify_handshake(params: Mapping[str, str], verify_token: str) -> str | None
     given = params.get("hub.verify_token")
     if params.get("hub.mode") != "subscribe" or given is None or not verify_token:
         return None
-    if not hmac.compare_digest(given.encode(), verify_token.encode()):
+    if not hmac.compare_digest(as_bytes(given), as_bytes(verify_token)):
         return None
     return params.get("hub.challenge")
 
 
-def parse(body: bytes, headers: Mapping[str, str]) -> list[InboundMessage]:
-    """Every customer message in the POST, in order; statuses and echoes yield none."""
-    document = _load(body)
+def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
+    """Every customer message in the POST, in order; statuses and echoes yield none.
+
+    A malformed message is returned in `rejected` and the others still are; a body
+    that is not a Meta notification at all raises PayloadInvalid.
+    """
+    return _collect(_items(_load(body)))
+
+
+def _items(document: Mapping[str, object]) -> Iterator[_Build]:
     kind = document.get("object")
     if kind is None:
         raise PayloadInvalid("object", "Field required")
     if kind == _WHATSAPP:
-        return list(_whatsapp(_validate(schema.WaPayload, document)))
+        return _whatsapp(_validate(schema.WaPayload, document))
     if isinstance(kind, str) and kind in _MESSAGING:
         channel, id_kind = _MESSAGING[kind]
         payload = _validate(schema.MessagingPayload, document)
-        return list(_messaging(payload, channel, id_kind))
+        return _messaging(payload, channel, id_kind)
     raise PayloadInvalid("object", f"unsupported value {kind!r}")
 
 
+def _collect(items: Iterable[_Build]) -> Parsed:
+    messages: list[InboundMessage] = []
+    rejected: list[Rejected] = []
+    for index, build in enumerate(items):
+        if index == MAX_MESSAGES:
+            raise PayloadInvalid("body", f"more than {MAX_MESSAGES} messages")
+        try:
+            message = build()
+        except PayloadInvalid as exc:
+            rejected.append(Rejected(index=index, field=exc.field, reason=exc.reason))
+            continue
+        if message is not None:
+            messages.append(message)
+    return Parsed(messages=tuple(messages), rejected=tuple(rejected))
+
+
 def _load(body: bytes) -> Mapping[str, object]:
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PayloadInvalid("body", "not valid UTF-8") from exc
-    except (ValueError, RecursionError) as exc:
-        raise PayloadInvalid("body", f"malformed JSON: {exc}") from exc
+    document = json_body.load(body)
     if not isinstance(document, dict):
         raise PayloadInvalid("body", "expected a JSON object")
     return document
 
 
-def _validate(model: type[_M], document: Mapping[str, object]) -> _M:
+def _validate(model: type[_M], document: object, path: str = "") -> _M:
     try:
         return model.model_validate(document)
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise PayloadInvalid(_path(error["loc"]), error["msg"]) from exc
+        raise PayloadInvalid(_path(path, error["loc"]), error["msg"]) from exc
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
+def _path(prefix: str, loc: tuple[int | str, ...]) -> str:
     """`("entry", 0, "changes")` -> `entry[0].changes`, the way the docs name fields."""
     path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-    return path.removeprefix(".") or "body"
+    return (prefix + path).removeprefix(".") or "body"
+
+
+def _sanitized(
+    message: InboundMessage, path: str, wire: Mapping[str, str]
+) -> InboundMessage:
+    try:
+        return sanitize.message(message)
+    except PayloadInvalid as exc:
+        field = f"{path}.{wire.get(exc.field, exc.field)}"
+        raise PayloadInvalid(field, exc.reason) from None
 
 
 def _from_unix(value: object, *, per_second: int) -> datetime | None:
@@ -129,35 +167,51 @@ def _from_unix(value: object, *, per_second: int) -> datetime | None:
 # https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages
 
 
-def _whatsapp(payload: schema.WaPayload) -> Iterator[InboundMessage]:
-    for entry in payload.entry:
-        for change in entry.changes:
+def _whatsapp(payload: schema.WaPayload) -> Iterator[_Build]:
+    for e, entry in enumerate(payload.entry):
+        for c, change in enumerate(entry.changes):
             # Other fields (account_update, template status, ...) carry no chat.
             if change.field == "messages":
-                yield from _wa_change(change.value)
+                yield from _wa_change(change.value, f"entry[{e}].changes[{c}].value")
 
 
-def _wa_change(value: schema.WaValue) -> Iterator[InboundMessage]:
-    names = {c.wa_id: c.profile.name for c in value.contacts if c.wa_id and c.profile}
+def _wa_change(value: schema.WaValue, path: str) -> Iterator[_Build]:
+    names = _wa_names(value.contacts)
     metadata = value.metadata or schema.WaMetadata()
     recipient = metadata.display_phone_number or metadata.phone_number_id
     # A change with only `statuses` (sent/delivered/read receipts) has no `messages`.
-    for message in value.messages:
-        yield _wa_message(message, names.get(message.from_), recipient)
+    for i, raw in enumerate(value.messages):
+        yield partial(_wa_message, raw, f"{path}.messages[{i}]", names, recipient)
+
+
+def _wa_names(contacts: list[object]) -> dict[str, str | None]:
+    """wa_id -> profile name; a malformed contact only loses its name hint."""
+    names: dict[str, str | None] = {}
+    for raw in contacts:
+        try:
+            contact = schema.WaContact.model_validate(raw)
+        except ValidationError:
+            continue
+        if contact.wa_id and contact.profile:
+            names[contact.wa_id] = contact.profile.name
+    return names
 
 
 def _wa_message(
-    message: schema.WaMessage, name: str | None, recipient: str | None
+    raw: object, path: str, names: Mapping[str, str | None], recipient: str | None
 ) -> InboundMessage:
+    message = _validate(schema.WaMessage, raw, path)
     kind = message.type or _guess_type(message)
     text, attachments = _wa_content(message, kind)
-    return InboundMessage(
+    inbound = InboundMessage(
         provider=PROVIDER,
         provider_message_id=message.id,
         channel=Channel.whatsapp,
         # `from` is the wa_id: the phone number in international form without "+".
         sender=IdentityClaim(
-            kind=IdentityKind.phone, value="+" + message.from_, name=name
+            kind=IdentityKind.phone,
+            value="+" + message.from_,
+            name=names.get(message.from_),
         ),
         text=text,
         sent_at=_from_unix(message.timestamp, per_second=1),
@@ -165,6 +219,7 @@ def _wa_message(
         recipient=recipient,
         content_type=kind,
     )
+    return _sanitized(inbound, path, _WA_WIRE)
 
 
 def _guess_type(message: schema.WaMessage) -> str:
@@ -223,26 +278,27 @@ def _location_text(location: schema.WaLocation) -> str:
 
 def _messaging(
     payload: schema.MessagingPayload, channel: Channel, id_kind: IdentityKind
-) -> Iterator[InboundMessage]:
+) -> Iterator[_Build]:
     for e, entry in enumerate(payload.entry):
-        for i, event in enumerate(entry.messaging):
+        for i, raw in enumerate(entry.messaging):
             path = f"entry[{e}].messaging[{i}]"
-            message = _messaging_event(event, path, channel, id_kind)
-            if message is not None:
-                yield message
+            yield partial(_messaging_event, raw, path, channel, id_kind)
 
 
 def _messaging_event(
-    event: schema.MessagingEvent, path: str, channel: Channel, id_kind: IdentityKind
+    raw: object, path: str, channel: Channel, id_kind: IdentityKind
 ) -> InboundMessage | None:
+    event = _validate(schema.MessagingEvent, raw, path)
     if event.message is not None:
         content = _message_content(event.message)
+        wire = {"provider_message_id": "message.mid"}
     else:
         content = _postback_content(event.postback)
+        wire = {"provider_message_id": "postback.mid"}
     if content is None:
         return None  # delivery, read, reaction, optin, echo: nothing the customer wrote
     sender = _sender_id(event, path)
-    return InboundMessage(
+    message = InboundMessage(
         provider=PROVIDER,
         # Postbacks carry `mid` only from Graph API v11; older ones get a stable key.
         provider_message_id=content.mid or f"postback:{sender}:{event.timestamp}",
@@ -254,6 +310,7 @@ def _messaging_event(
         recipient=event.recipient.id if event.recipient else None,
         content_type=content.content_type,
     )
+    return _sanitized(message, path, wire | {"sender.value": "sender.id"})
 
 
 def _message_content(message: schema.MessagingMessage) -> _Content | None:

@@ -6,7 +6,12 @@ Unknown fields are ignored so new Meta additions never break parsing; only what
 
 from __future__ import annotations
 
+from typing import Final
+
 from pydantic import BaseModel, ConfigDict, Field
+
+# More than a Messenger message carries in practice; bounds the work per message.
+MAX_ATTACHMENTS: Final = 100
 
 
 class _Shape(BaseModel):
@@ -89,8 +94,10 @@ class WaMessage(_Shape):
 
 class WaValue(_Shape):
     metadata: WaMetadata | None = None
-    contacts: list[WaContact] = []
-    messages: list[WaMessage] = []
+    # Items are validated one by one (WaContact, WaMessage), so that one malformed
+    # message is refused alone instead of failing the whole batch.
+    contacts: list[object] = []
+    messages: list[object] = []
 
 
 class WaChange(_Shape):
@@ -126,7 +133,9 @@ class MessagingAttachment(_Shape):
 class MessagingMessage(_Shape):
     mid: str
     text: str | None = None
-    attachments: list[MessagingAttachment] = []
+    attachments: list[MessagingAttachment] = Field(
+        default=[], max_length=MAX_ATTACHMENTS
+    )
     quick_reply: dict[str, object] | None = None
     is_echo: bool = False
     is_deleted: bool = False
@@ -148,7 +157,7 @@ class MessagingEvent(_Shape):
 
 
 class MessagingEntry(_Shape):
-    messaging: list[MessagingEvent] = []
+    messaging: list[object] = []  # each validated alone as a MessagingEvent
 
 
 class MessagingPayload(_Shape):

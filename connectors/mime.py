@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from email.message import EmailMessage, Message, MIMEPart
 from typing import Final
 
+from connectors import sanitize
 from connectors.email_text import (
     email_claim,
     email_headers,
@@ -26,6 +27,7 @@ from connectors.model import (
     Attachment,
     Channel,
     InboundMessage,
+    Parsed,
     PayloadInvalid,
     WebhookRequest,
 )
@@ -39,7 +41,7 @@ def verify(req: WebhookRequest, secret: str) -> None:
     verify_body_signature(req, secret, SIGNATURE_HEADER)
 
 
-def parse(body: bytes, headers: Mapping[str, str]) -> list[InboundMessage]:
+def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     """The one email in the body; text prefers text/plain over converted HTML."""
     message = _read(body)
     sender = email_claim(header_text(message, "From"))
@@ -65,7 +67,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> list[InboundMessage]:
         email=threading,
         recipient=_recipient(message),
     )
-    return [inbound]
+    return sanitize.single(inbound)
 
 
 def _read(body: bytes) -> EmailMessage:

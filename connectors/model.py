@@ -76,6 +76,27 @@ class InboundMessage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    """One message of a batch that could not be accepted; the others still are."""
+
+    index: int  # position among the body's message items, in document order
+    field: str  # where in the body, e.g. `entry[0].changes[0].value.messages[1].id`
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parsed:
+    """What `parse` returns: the messages to store and those refused one by one.
+
+    A body that cannot be read at all (not JSON, wrong top-level shape) still raises
+    PayloadInvalid; `rejected` is for one bad message among good ones.
+    """
+
+    messages: tuple[InboundMessage, ...] = ()
+    rejected: tuple[Rejected, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookRequest:
     """What a connector's `verify` sees: raw bytes and the URL the provider signed."""
 

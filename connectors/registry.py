@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from connectors import chat, mailgun, meta, mime, twilio
-from connectors.model import InboundMessage, WebhookRequest
+from connectors.model import Parsed, WebhookRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +24,9 @@ class Connector:
     path: str
     secret_setting: str  # Settings field; when unset the route answers 503
     verify: Callable[[WebhookRequest, str], None]
-    parse: Callable[[bytes, Mapping[str, str]], list[InboundMessage]]
+    # Valid messages plus the ones refused one by one; raises PayloadInvalid only
+    # for a body that cannot be read. Every message has been through sanitize.
+    parse: Callable[[bytes, Mapping[str, str]], Parsed]
     ack: Ack = Ack()
     # A value that must be accepted only once (Mailgun's token); app/ records it
     # in the same transaction as the message.

@@ -9,20 +9,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from typing import Final, TypeAlias
 from urllib.parse import parse_qsl, urlsplit
 
+from connectors import sanitize
 from connectors.model import (
     Attachment,
     Channel,
     IdentityClaim,
     IdentityKind,
     InboundMessage,
+    Parsed,
     PayloadInvalid,
     SignatureInvalid,
     WebhookRequest,
 )
+from connectors.signing import as_bytes
 
 __all__ = [
     "ACK_BODY",
@@ -40,6 +44,18 @@ ACK_BODY: Final = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 _SIGNATURE_HEADER: Final = "x-twilio-signature"
 _WHATSAPP_PREFIX: Final = "whatsapp:"
+# SID formats from Twilio's API reference (Media subresource, error 90001): a
+# two-letter prefix and 32 hex digits. A signature covers names and values run
+# together, so `MessageSid=<sid>NumMedia2` with NumMedia dropped still verifies;
+# only the SID's own shape tells that capture apart from a new message.
+_MESSAGE_SID: Final = re.compile(r"(?:SM|MM)[0-9a-fA-F]{32}")
+_ACCOUNT_SID: Final = re.compile(r"AC[0-9a-fA-F]{32}")
+# Legacy names Twilio still sends, with the same value as MessageSid.
+_SID_FIELDS: Final = ("MessageSid", "SmsMessageSid", "SmsSid")
+# "up to 10 media files" (https://www.twilio.com/docs/messaging/api/media-resource)
+_MAX_MEDIA: Final = 10
+_NUM_MEDIA: Final = re.compile(r"[0-9]{1,2}")
+_MEDIA_URL: Final = re.compile(r"MediaUrl([0-9]+)")
 
 Params: TypeAlias = Sequence[tuple[str, str]] | Mapping[str, str]
 
@@ -63,19 +79,25 @@ def verify(req: WebhookRequest, secret: str) -> None:
         params = _pairs(req.body)
     except PayloadInvalid as exc:
         raise SignatureInvalid("the request body is not UTF-8 form data") from exc
-    candidates = (expected_signature(url, params, secret) for url in _urls(req.url))
-    if not any(hmac.compare_digest(given.encode(), c.encode()) for c in candidates):
+    try:
+        candidates = [expected_signature(u, params, secret) for u in _urls(req.url)]
+    except UnicodeError as exc:  # a URL that cannot be UTF-8: nothing was signed
+        raise SignatureInvalid("the request URL is not UTF-8") from exc
+    signature = as_bytes(given)
+    if not any(hmac.compare_digest(signature, c.encode()) for c in candidates):
         raise SignatureInvalid("X-Twilio-Signature does not match this request")
 
 
-def parse(body: bytes, headers: Mapping[str, str]) -> list[InboundMessage]:
+def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     """The one message of an inbound SMS, MMS or WhatsApp webhook."""
     form = dict(_pairs(body))
     sender = _required(form, "From")
+    sid = _message_sid(form)  # first: a re-split capture is named by its SID
+    _check_account_sid(form)
     attachments = _media(form)
     message = InboundMessage(
         provider=PROVIDER,
-        provider_message_id=_message_sid(form),
+        provider_message_id=sid,
         channel=_channel(sender),
         sender=_sender(sender, form.get("ProfileName")),
         text=form.get("Body", ""),
@@ -83,7 +105,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> list[InboundMessage]:
         recipient=_address(form["To"]) if form.get("To") else None,
         content_type="media" if attachments else "text",
     )
-    return [message]
+    return sanitize.single(message)
 
 
 def _pairs(body: bytes) -> list[tuple[str, str]]:
@@ -99,10 +121,10 @@ def _urls(url: str) -> tuple[str, ...]:
     """`url` and its other spelling: port removed, or the scheme's default added."""
     # twilio-python's RequestValidator.validate accepts either, since Twilio's
     # signing "is inconsistent" about ports.
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port
-    except ValueError:  # not a number: nothing to normalize
+    except ValueError:  # not a number, or a bad IPv6 host: nothing to normalize
         return (url,)
     if port is not None:
         netloc = parts.netloc.rsplit(":", 1)[0]
@@ -119,11 +141,23 @@ def _required(form: Mapping[str, str], name: str) -> str:
 
 
 def _message_sid(form: Mapping[str, str]) -> str:
-    # SmsMessageSid is the legacy name Twilio still sends alongside MessageSid.
-    sid = form.get("MessageSid") or form.get("SmsMessageSid")
-    if not sid:
+    """MessageSid, else a legacy name; every one present must be the same valid SID."""
+    present = [(name, form[name]) for name in _SID_FIELDS if form.get(name)]
+    if not present:
         raise PayloadInvalid("MessageSid", "is required")
+    name, sid = present[0]
+    for other, value in present:
+        if not _MESSAGE_SID.fullmatch(value):
+            raise PayloadInvalid(other, "is not a Message SID (SM or MM + 32 hex)")
+        if value != sid:
+            raise PayloadInvalid(other, f"differs from {name}")
     return sid
+
+
+def _check_account_sid(form: Mapping[str, str]) -> None:
+    account = form.get("AccountSid")
+    if account is not None and not _ACCOUNT_SID.fullmatch(account):
+        raise PayloadInvalid("AccountSid", "is not an Account SID (AC + 32 hex)")
 
 
 def _channel(from_: str) -> Channel:
@@ -147,17 +181,20 @@ def _sender(from_: str, profile_name: str | None) -> IdentityClaim:
 
 def _media(form: Mapping[str, str]) -> tuple[Attachment, ...]:
     count = _media_count(form.get("NumMedia") or "0")
+    # A MediaUrlN that NumMedia does not count: the form was re-split or edited.
+    for name in form:
+        match = _MEDIA_URL.fullmatch(name)
+        if match and (len(match[1]) > 2 or int(match[1]) >= count):
+            # The name is as long as the sender made it: bound it for logs.
+            raise PayloadInvalid(name[:32], f"beyond NumMedia={count}")
     return tuple(_attachment(form, index) for index in range(count))
 
 
 def _media_count(raw: str) -> int:
-    try:
-        count = int(raw)
-    except ValueError:
-        count = -1
-    if count < 0:
-        raise PayloadInvalid("NumMedia", "must be a non-negative integer")
-    return count
+    # ASCII digits only: int() would also take "+1", " 1", "1_0" and other scripts' digits.
+    if not _NUM_MEDIA.fullmatch(raw) or int(raw) > _MAX_MEDIA:
+        raise PayloadInvalid("NumMedia", f"must be an integer from 0 to {_MAX_MEDIA}")
+    return int(raw)
 
 
 def _attachment(form: Mapping[str, str], index: int) -> Attachment:

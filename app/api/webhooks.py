@@ -137,7 +137,7 @@ async def _handle(
     """Verify, parse and store every message of one request, then acknowledge."""
     req = _verified_request(connector, settings, request, await request.body(), metrics)
     try:
-        messages = connector.parse(req.body, req.headers)
+        parsed = connector.parse(req.body, req.headers)
         nonce = (
             connector.replay_key(req.body, req.headers)
             if connector.replay_key
@@ -148,8 +148,23 @@ async def _handle(
             str(error), field=error.field
         )
         raise _reject(connector, problem, "payload_invalid", metrics) from None
+    for item in parsed.rejected:
+        metrics.webhooks_rejected.labels(
+            connector=connector.name, reason="message_invalid"
+        ).inc()
+        log.warning(
+            "webhook.message_rejected",
+            connector=connector.name,
+            index=item.index,
+            field=item.field,
+            reason=item.reason,
+        )
+    if parsed.rejected and not parsed.messages:
+        first = parsed.rejected[0]
+        problem = PayloadRejected(f"{first.field}: {first.reason}", field=first.field)
+        raise _reject(connector, problem, "payload_invalid", metrics)
     results: list[IngestResult] = []
-    for message in messages:
+    for message in parsed.messages:
         try:
             results.append(
                 await ingestor.ingest(

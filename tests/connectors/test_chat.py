@@ -94,7 +94,7 @@ def test_verify_rejects(
 
 
 def test_parse_full_sample() -> None:
-    [message] = chat.parse(sample("full.json"), {})
+    [message] = chat.parse(sample("full.json"), {}).messages
 
     assert message.provider == "chat"
     assert message.provider_message_id == "cm_01HZX3K9V7Q2R8T5W4Y6N1M0PA"
@@ -124,7 +124,7 @@ def test_parse_full_sample() -> None:
 
 
 def test_parse_minimal_sample() -> None:
-    [message] = chat.parse(sample("minimal.json"), {})
+    [message] = chat.parse(sample("minimal.json"), {}).messages
 
     assert message.provider_message_id == "cm_01HZX3M2B4C6D8F0G2H4J6K8LB"
     assert message.sender == IdentityClaim(kind=IdentityKind.chat, value="vis_0c1d2e3f")
@@ -163,7 +163,7 @@ def test_parse_minimal_sample() -> None:
 def test_parse_linked_identities(
     visitor: dict[str, object], linked: tuple[IdentityClaim, ...]
 ) -> None:
-    [message] = chat.parse(payload(visitor=visitor), {})
+    [message] = chat.parse(payload(visitor=visitor), {}).messages
 
     assert message.linked_identities == linked
 
@@ -193,13 +193,13 @@ def test_parse_linked_identities(
     ],
 )
 def test_parse_sent_at_is_lenient(sent_at: object, expected: datetime | None) -> None:
-    [message] = chat.parse(payload(sent_at=sent_at), {})
+    [message] = chat.parse(payload(sent_at=sent_at), {}).messages
 
     assert message.sent_at == expected
 
 
 def test_parse_without_sent_at() -> None:
-    [message] = chat.parse(json.dumps(MINIMAL).encode(), {})
+    [message] = chat.parse(json.dumps(MINIMAL).encode(), {}).messages
 
     assert message.sent_at is None
 
@@ -211,6 +211,11 @@ def test_parse_without_sent_at() -> None:
         pytest.param(b'{"message_id": ', "body", id="truncated-json"),
         pytest.param(b"[]", "body", id="not-an-object"),
         pytest.param(b"", "body", id="empty"),
+        pytest.param(b"[" * 100_000, "body", id="nested-too-deep"),
+        pytest.param(
+            payload(text=json.loads("[" * 33 + "]" * 33)), "body", id="deep-value"
+        ),
+        pytest.param(payload(message_id="\x00"), "message_id", id="id-only-nul"),
         pytest.param(payload(message_id=""), "message_id", id="empty-message-id"),
         pytest.param(payload(message_id=7), "message_id", id="numeric-message-id"),
         pytest.param(

@@ -221,7 +221,7 @@ def test_replay_key_without_token() -> None:
 
 
 def test_parse_multipart_sample_with_two_attachments() -> None:
-    assert mailgun.parse(SAMPLE_POST, MULTIPART) == [
+    assert list(mailgun.parse(SAMPLE_POST, MULTIPART).messages) == [
         InboundMessage(
             provider="mailgun",
             provider_message_id=f"517ACC75.5010709@{MAILGUN_SANDBOX}",
@@ -264,7 +264,7 @@ def test_parse_multipart_sample_with_two_attachments() -> None:
 
 
 def test_parse_urlencoded_reads_message_headers() -> None:
-    assert mailgun.parse(BASICS, URLENCODED) == [
+    assert list(mailgun.parse(BASICS, URLENCODED).messages) == [
         InboundMessage(
             provider="mailgun",
             provider_message_id="CAEPk3R+4Zr@mail.example.org",
@@ -367,7 +367,7 @@ MINIMAL = {"Message-Id": "<m1@example.org>", "from": "Ann <ann@example.org>"}
     ],
 )
 def test_parse_fields(fields: dict[str, str], attribute: str, expected: object) -> None:
-    [message] = mailgun.parse(urlencode(fields).encode(), URLENCODED)
+    [message] = mailgun.parse(urlencode(fields).encode(), URLENCODED).messages
     assert getattr(message, attribute) == expected
 
 
@@ -390,7 +390,7 @@ def test_parse_multipart_utf8_filename_and_field() -> None:
         b'Content-Disposition: form-data; name="attachment-count"\r\n\r\n1',
         b"Content-Disposition: form-data\r\n\r\nnameless part is ignored",
     )
-    [message] = mailgun.parse(body, MULTIPART_XYZ)
+    [message] = mailgun.parse(body, MULTIPART_XYZ).messages
     assert (message.text, message.attachments) == (
         "Grüße",
         (
@@ -414,7 +414,7 @@ def test_parse_keeps_an_eml_upload_byte_for_byte() -> None:
         b' filename="forwarded.msg"\r\nContent-Type: message/rfc822\r\n\r\n' + eml,
         b'Content-Disposition: form-data; name="attachment-count"\r\n\r\n1',
     )
-    [message] = mailgun.parse(body, MULTIPART_XYZ)
+    [message] = mailgun.parse(body, MULTIPART_XYZ).messages
     assert message.attachments == (
         Attachment(
             filename="forwarded.msg",
@@ -439,7 +439,7 @@ def test_parse_orders_attachments_by_number() -> None:
         count,
         *(file(n) for n in (10, 2, 1, 3, 4, 5, 6, 7, 8, 9)),
     )
-    [message] = mailgun.parse(body, MULTIPART_XYZ)
+    [message] = mailgun.parse(body, MULTIPART_XYZ).messages
     assert [a.filename for a in message.attachments] == [
         f"{n}.txt" for n in range(1, 11)
     ]

@@ -18,7 +18,9 @@ from connectors.model import (
     IdentityClaim,
     IdentityKind,
     InboundMessage,
+    Parsed,
     PayloadInvalid,
+    Rejected,
     SignatureInvalid,
     WebhookRequest,
 )
@@ -309,7 +311,7 @@ MARCH_23_2016 = datetime(2016, 3, 23, 0, 25, 52, 478000, tzinfo=UTC)  # 14586927
     ],
 )
 def test_parse_whatsapp_samples(name: str, expected: list[InboundMessage]) -> None:
-    assert meta.parse(sample(name), {}) == expected
+    assert list(meta.parse(sample(name), {}).messages) == expected
 
 
 @pytest.mark.parametrize(
@@ -370,7 +372,7 @@ def test_parse_whatsapp_samples(name: str, expected: list[InboundMessage]) -> No
 def test_parse_whatsapp_content(
     fields: dict[str, object], text: str, content_type: str
 ) -> None:
-    [message] = meta.parse(whatsapp_body(one_message(**fields)), {})
+    [message] = meta.parse(whatsapp_body(one_message(**fields)), {}).messages
     assert (message.text, message.content_type, message.attachments) == (
         text,
         content_type,
@@ -406,7 +408,7 @@ def test_parse_whatsapp_content(
 def test_parse_whatsapp_sender_and_recipient(
     value: dict[str, object], sender: IdentityClaim, recipient: str | None
 ) -> None:
-    [message] = meta.parse(whatsapp_body(value), {})
+    [message] = meta.parse(whatsapp_body(value), {}).messages
     assert (message.sender, message.recipient) == (sender, recipient)
 
 
@@ -425,7 +427,7 @@ def test_parse_whatsapp_sender_and_recipient(
 )
 def test_parse_whatsapp_sent_at(timestamp: object, sent_at: datetime | None) -> None:
     value = one_message(type="text", text={"body": "hi"}, timestamp=timestamp)
-    [message] = meta.parse(whatsapp_body(value), {})
+    [message] = meta.parse(whatsapp_body(value), {}).messages
     assert message.sent_at == sent_at
 
 
@@ -434,7 +436,7 @@ def test_parse_whatsapp_ignores_other_fields() -> None:
         "event": "VERIFIED_ACCOUNT",
         "ban_info": {"waba_ban_state": "SCHEDULE_FOR_DISABLE"},
     }
-    assert meta.parse(whatsapp_body(value, field="account_update"), {}) == []
+    assert meta.parse(whatsapp_body(value, field="account_update"), {}).messages == ()
 
 
 @pytest.mark.parametrize(
@@ -517,7 +519,7 @@ def test_parse_whatsapp_ignores_other_fields() -> None:
     ],
 )
 def test_parse_messaging_samples(name: str, expected: list[InboundMessage]) -> None:
-    assert meta.parse(sample(name), {}) == expected
+    assert list(meta.parse(sample(name), {}).messages) == expected
 
 
 @pytest.mark.parametrize(
@@ -611,7 +613,7 @@ def test_parse_messaging_samples(name: str, expected: list[InboundMessage]) -> N
 def test_parse_messaging_events(
     events: list[dict[str, object]], expected: list[InboundMessage]
 ) -> None:
-    assert meta.parse(messaging_body(*events), {}) == expected
+    assert list(meta.parse(messaging_body(*events), {}).messages) == expected
 
 
 def test_parse_keeps_order_across_entries() -> None:
@@ -620,7 +622,7 @@ def test_parse_keeps_order_across_entries() -> None:
         for n in range(3)
     ]
     body = json.dumps({"object": "page", "entry": entries}).encode()
-    assert [m.provider_message_id for m in meta.parse(body, {})] == [
+    assert [m.provider_message_id for m in meta.parse(body, {}).messages] == [
         "m_0",
         "m_1",
         "m_2",
@@ -709,9 +711,17 @@ GOOD = {"from": "16505551234", "id": "wamid.A", "type": "text", "text": {"body":
     ],
 )
 def test_parse_rejects_malformed_payloads(body: bytes, field: str) -> None:
-    with pytest.raises(PayloadInvalid) as caught:
-        meta.parse(body, {})
-    assert caught.value.field == field
+    assert failed_field(body) == field
+
+
+def failed_field(body: bytes) -> str:
+    """The one refusal: the whole body (raised) or one message (in `rejected`)."""
+    try:
+        parsed = meta.parse(body, {})
+    except PayloadInvalid as error:
+        return error.field
+    [rejected] = parsed.rejected
+    return rejected.field
 
 
 def request(body: bytes, headers: dict[str, str]) -> WebhookRequest:
@@ -843,3 +853,138 @@ def test_verify_handshake(
     params: dict[str, str], token: str, expected: str | None
 ) -> None:
     assert meta.verify_handshake(params, token) == expected
+
+
+# --- one bad message in a batch never blocks the others -------------------------
+
+WA_PATH = "entry[0].changes[0].value.messages"
+
+
+def wa_text(wamid: str, body: str = "hi") -> dict[str, object]:
+    return {**GOOD, "id": wamid, "text": {"body": body}}
+
+
+def ids(parsed: Parsed) -> list[str]:
+    return [m.provider_message_id for m in parsed.messages]
+
+
+@pytest.mark.parametrize(
+    ("middle", "stored", "rejected"),
+    [
+        pytest.param(
+            wa_text("wamid.B", "a\x00b"), ["wamid.A", "wamid.B", "wamid.C"], (), id="nul-in-text-sanitized"
+        ),
+        pytest.param(
+            wa_text("wamid.B", "\ud83d"), ["wamid.A", "wamid.B", "wamid.C"], (), id="lone-surrogate-sanitized"
+        ),
+        pytest.param(
+            wa_text("wamid.\x00B"), ["wamid.A", "wamid.B", "wamid.C"], (), id="nul-in-id-removed"
+        ),
+        pytest.param(
+            wa_text("wamid." + "B" * 2000),
+            ["wamid.A", "wamid.C"],
+            (Rejected(index=1, field=f"{WA_PATH}[1].id", reason="too long"),),
+            id="oversized-id-rejected-alone",
+        ),
+        pytest.param(
+            {"from": "16505551234", "type": "text"},
+            ["wamid.A", "wamid.C"],
+            (Rejected(index=1, field=f"{WA_PATH}[1].id", reason="Field required"),),
+            id="missing-id-rejected-alone",
+        ),
+        pytest.param(
+            "not an object",
+            ["wamid.A", "wamid.C"],
+            (Rejected(index=1, field=f"{WA_PATH}[1]", reason="Input should be a valid dictionary or instance of WaMessage"),),
+            id="not-an-object-rejected-alone",
+        ),
+        pytest.param(
+            {**GOOD, "id": "wamid.B", "from": "1" * 2000},
+            ["wamid.A", "wamid.C"],
+            (Rejected(index=1, field=f"{WA_PATH}[1].from", reason="too long"),),
+            id="oversized-sender-rejected-alone",
+        ),
+    ],
+)  # fmt: skip
+def test_whatsapp_batch_keeps_the_good_messages(
+    middle: object, stored: list[str], rejected: tuple[Rejected, ...]
+) -> None:
+    body = whatsapp_body(
+        {
+            "metadata": METADATA,
+            "messages": [wa_text("wamid.A"), middle, wa_text("wamid.C")],
+        }
+    )
+
+    parsed = meta.parse(body, {})
+
+    assert ids(parsed) == stored
+    assert parsed.rejected == rejected
+    assert all("\x00" not in m.text and "\ud83d" not in m.text for m in parsed.messages)
+
+
+def test_messaging_batch_keeps_the_good_events_across_entries() -> None:
+    good = [event(message={"mid": f"m_{n}", "text": str(n)}) for n in range(3)]
+    bad = event(message={"mid": "m_bad"}) | {"sender": {"id": "9" * 2000}}
+    entries = [
+        {"id": PAGE, "messaging": [good[0], bad]},
+        {"id": PAGE, "messaging": [{"delivery": {}}, good[1], good[2]]},
+    ]
+    body = json.dumps({"object": "page", "entry": entries}).encode()
+
+    parsed = meta.parse(body, {})
+
+    assert ids(parsed) == ["m_0", "m_1", "m_2"]
+    assert parsed.rejected == (
+        Rejected(index=1, field="entry[0].messaging[1].sender.id", reason="too long"),
+    )
+
+
+def test_a_malformed_contact_only_loses_its_name() -> None:
+    value = {
+        "metadata": METADATA,
+        "contacts": ["junk", {"wa_id": 5}, SHEENA_CONTACT],
+        "messages": [wa_text("wamid.A")],
+    }
+    [message] = meta.parse(whatsapp_body(value), {}).messages
+    assert message.sender == SHEENA
+
+
+def test_every_message_rejected_is_still_a_parsed_result() -> None:
+    parsed = meta.parse(wa_messages({"type": "text"}, {"type": "text"}), {})
+
+    assert parsed.messages == ()
+    assert [r.index for r in parsed.rejected] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("count", "is_accepted"),
+    [
+        pytest.param(meta.MAX_MESSAGES, True, id="at-limit"),
+        pytest.param(meta.MAX_MESSAGES + 1, False, id="over-limit"),
+    ],
+)
+def test_messages_per_post_are_bounded(count: int, is_accepted: bool) -> None:
+    body = wa_messages(*(wa_text(f"wamid.{n}") for n in range(count)))
+    if is_accepted:
+        assert len(meta.parse(body, {}).messages) == count
+    else:
+        with pytest.raises(PayloadInvalid, match="more than 1000 messages"):
+            meta.parse(body, {})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[" * 33 + b"]" * 33, id="arrays-33"),
+        pytest.param(
+            whatsapp_body({"messages": [{"interactive": json.loads("[" * 40 + "]" * 40)}]}),
+            id="deep-inside-a-valid-envelope",
+        ),
+        pytest.param(b'{"object": "page", "entry": ' + b"[" * 200_000 + b"]" * 200_000 + b"}", id="deep-200k"),
+    ],
+)  # fmt: skip
+def test_deep_json_is_refused_as_a_body(body: bytes) -> None:
+    with pytest.raises(PayloadInvalid) as caught:
+        meta.parse(body, {})
+    assert caught.value.field == "body"

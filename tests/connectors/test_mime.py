@@ -41,7 +41,7 @@ def sample(name: str) -> bytes:
 
 
 def parse_one(body: bytes) -> InboundMessage:
-    [message] = mime.parse(body, {"content-type": "message/rfc822"})
+    [message] = mime.parse(body, {"content-type": "message/rfc822"}).messages
     return message
 
 

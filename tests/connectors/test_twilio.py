@@ -48,6 +48,8 @@ SDK_DUPLICATE_SIGNATURE = "IK+Dwps556ElfBT0I3Rgjkr1wJU="
 SMS_SID = "SM3f6c0d2b9a8e4f71b2c5d8e9a0b1c2d3"
 WHATSAPP_SID = "SM7e1d2c3b4a5f60718293a4b5c6d7e8f0"
 MMS_SID = "MM5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
+SID_1 = "SM" + "0" * 31 + "1"  # shaped like a real SID: the format is enforced
+MMS_SID_1 = "MM" + "0" * 31 + "1"
 MEDIA_BASE = (
     "https://api.twilio.com/2010-04-01/Accounts/AC0a1b2c3d4e5f60718293a4b5c6d7e8f9"
     f"/Messages/{MMS_SID}/Media/"
@@ -263,7 +265,7 @@ def test_verify_rejects(
 
 
 def test_parse_inbound_sms() -> None:
-    [message] = twilio.parse(sample("sms.form"), {})
+    [message] = twilio.parse(sample("sms.form"), {}).messages
 
     assert message.provider == "twilio"
     assert message.provider_message_id == SMS_SID
@@ -279,7 +281,7 @@ def test_parse_inbound_sms() -> None:
 
 
 def test_parse_inbound_whatsapp() -> None:
-    [message] = twilio.parse(sample("whatsapp.form"), {})
+    [message] = twilio.parse(sample("whatsapp.form"), {}).messages
 
     assert message.provider_message_id == WHATSAPP_SID
     assert message.channel is Channel.whatsapp
@@ -292,7 +294,7 @@ def test_parse_inbound_whatsapp() -> None:
 
 
 def test_parse_inbound_mms() -> None:
-    [message] = twilio.parse(sample("mms.form"), {})
+    [message] = twilio.parse(sample("mms.form"), {}).messages
 
     assert message.provider_message_id == MMS_SID
     assert message.channel is Channel.sms
@@ -316,41 +318,41 @@ def test_parse_inbound_mms() -> None:
     ("params", "attribute", "expected"),
     [
         pytest.param(
-            {"SmsMessageSid": "SM1", "From": "+14155550100"},
+            {"SmsMessageSid": SID_1, "From": "+14155550100"},
             "provider_message_id",
-            "SM1",
+            SID_1,
             id="legacy-sid-only",
         ),
         pytest.param(
-            {"MessageSid": "SM1", "From": "12345", "Body": "STOP"},
+            {"MessageSid": SID_1, "From": "12345", "Body": "STOP"},
             "sender",
             IdentityClaim(kind=IdentityKind.phone, value="12345"),
             id="short-code-sender-stays-raw",
         ),
         pytest.param(
-            {"MessageSid": "SM1", "From": "whatsapp:+1", "ProfileName": ""},
+            {"MessageSid": SID_1, "From": "whatsapp:+1", "ProfileName": ""},
             "sender",
             IdentityClaim(kind=IdentityKind.phone, value="+1", name=None),
             id="blank-profile-name",
         ),
         pytest.param(
-            {"MessageSid": "SM1", "From": "+14155550100"}, "text", "", id="no-body"
+            {"MessageSid": SID_1, "From": "+14155550100"}, "text", "", id="no-body"
         ),
         pytest.param(
-            {"MessageSid": "SM1", "From": "+14155550100"},
+            {"MessageSid": SID_1, "From": "+14155550100"},
             "recipient",
             None,
             id="no-to",
         ),
         pytest.param(
-            {"MessageSid": "SM1", "From": "+14155550100", "NumMedia": ""},
+            {"MessageSid": SID_1, "From": "+14155550100", "NumMedia": ""},
             "attachments",
             (),
             id="blank-num-media",
         ),
         pytest.param(
             {
-                "MessageSid": "MM1",
+                "MessageSid": MMS_SID_1,
                 "From": "+14155550100",
                 "NumMedia": "1",
                 "MediaUrl0": "https://api.twilio.com/",
@@ -364,7 +366,7 @@ def test_parse_inbound_mms() -> None:
 def test_parse_optional_fields(
     params: dict[str, str], attribute: str, expected: object
 ) -> None:
-    [message] = twilio.parse(form(params), {})
+    [message] = twilio.parse(form(params), {}).messages
 
     assert getattr(message, attribute) == expected
 
@@ -372,23 +374,43 @@ def test_parse_optional_fields(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        pytest.param(b"MessageSid=SM1&From=%2B1&Body=\xff", "body", id="not-utf8"),
-        pytest.param(b"MessageSid=SM1&Body=hi", "From", id="missing-from"),
-        pytest.param(b"MessageSid=SM1&From=", "From", id="empty-from"),
-        pytest.param(b"MessageSid=SM1&From=whatsapp%3A", "From", id="prefix-only-from"),
+        pytest.param(
+            b"MessageSid=SM00000000000000000000000000000001&From=%2B1&Body=\xff",
+            "body",
+            id="not-utf8",
+        ),
+        pytest.param(
+            b"MessageSid=SM00000000000000000000000000000001&Body=hi",
+            "From",
+            id="missing-from",
+        ),
+        pytest.param(
+            b"MessageSid=SM00000000000000000000000000000001&From=",
+            "From",
+            id="empty-from",
+        ),
+        pytest.param(
+            b"MessageSid=SM00000000000000000000000000000001&From=whatsapp%3A",
+            "From",
+            id="prefix-only-from",
+        ),
         pytest.param(b"From=%2B14155550100", "MessageSid", id="missing-sid"),
         pytest.param(
             b"MessageSid=&SmsMessageSid=&From=%2B1", "MessageSid", id="blank-sids"
         ),
         pytest.param(b"", "From", id="empty-body"),
         pytest.param(
-            b"MessageSid=SM1&From=%2B1&NumMedia=two", "NumMedia", id="num-media-text"
+            b"MessageSid=SM00000000000000000000000000000001&From=%2B1&NumMedia=two",
+            "NumMedia",
+            id="num-media-text",
         ),
         pytest.param(
-            b"MessageSid=SM1&From=%2B1&NumMedia=-1", "NumMedia", id="num-media-negative"
+            b"MessageSid=SM00000000000000000000000000000001&From=%2B1&NumMedia=-1",
+            "NumMedia",
+            id="num-media-negative",
         ),
         pytest.param(
-            b"MessageSid=SM1&From=%2B1&NumMedia=2&MediaUrl0=https%3A%2F%2Fx%2FME1",
+            b"MessageSid=SM00000000000000000000000000000001&From=%2B1&NumMedia=2&MediaUrl0=https%3A%2F%2Fx%2FME1",
             "MediaUrl1",
             id="media-url-missing",
         ),
@@ -405,3 +427,93 @@ def test_ack_body_is_empty_twiml() -> None:
     assert twilio.ACK_BODY == (
         b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
     )
+
+
+# --- hostile input -------------------------------------------------------------
+
+HOOK_URL = "https://omniroute.example.com/webhooks/twilio/sms"
+
+
+def resplit(params: list[tuple[str, str]], name: str) -> list[tuple[str, str]]:
+    """`name`'s value swallows the next pair in signing order; that pair is dropped.
+
+    Twilio signs URL + name1 + value1 + name2 + value2 ..., so the signature cannot
+    tell `MessageSid=<sid>&NumMedia=2` from `MessageSid=<sid>NumMedia2`.
+    """
+    ordered = sorted(params)
+    i = next(i for i, (key, _) in enumerate(ordered) if key == name)
+    (key, value), (next_key, next_value) = ordered[i], ordered[i + 1]
+    return [*ordered[:i], (key, value + next_key + next_value), *ordered[i + 2 :]]
+
+
+def test_resplit_replay_still_verifies_but_parse_refuses_it() -> None:
+    captured = parse_qsl(sample("mms.form").decode(), keep_blank_values=True)
+    signature = twilio.expected_signature(HOOK_URL, captured, "token")
+    replay = resplit(captured, "MessageSid")
+    body = form(replay)
+
+    assert dict(replay)["MessageSid"] == MMS_SID + "NumMedia2"
+    assert "NumMedia" not in dict(replay)
+    twilio.verify(request(body, HOOK_URL, signature), "token")  # still authentic
+    with pytest.raises(PayloadInvalid) as caught:
+        twilio.parse(body, {})
+    assert caught.value.field == "MessageSid"
+
+
+def test_the_captured_request_itself_still_parses() -> None:
+    captured = sample("mms.form")
+    [message] = twilio.parse(captured, {}).messages
+    assert message.provider_message_id == MMS_SID
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        pytest.param({"MessageSid": "SM123"}, "MessageSid", id="sid-short"),
+        pytest.param({"MessageSid": MMS_SID + "0"}, "MessageSid", id="sid-long"),
+        pytest.param({"MessageSid": "MG" + "0" * 32}, "MessageSid", id="sid-messaging-service"),
+        pytest.param({"MessageSid": "SM" + "g" * 32}, "MessageSid", id="sid-not-hex"),
+        pytest.param({"MessageSid": "sm" + "0" * 32}, "MessageSid", id="sid-prefix-case"),
+        pytest.param({"SmsMessageSid": SID_1}, "SmsMessageSid", id="legacy-sid-differs"),
+        pytest.param({"SmsSid": "SM1"}, "SmsSid", id="legacy-sms-sid-malformed"),
+        pytest.param({"AccountSid": "AC123"}, "AccountSid", id="account-sid-short"),
+        pytest.param({"AccountSid": "AC" + "0" * 32 + "ApiVersion2010-04-01"}, "AccountSid", id="account-sid-resplit"),
+        pytest.param({"NumMedia": "11"}, "NumMedia", id="num-media-over-10"),
+        pytest.param({"NumMedia": "9" * 5000}, "NumMedia", id="num-media-5000-digits"),
+        pytest.param({"NumMedia": "+2"}, "NumMedia", id="num-media-plus-sign"),
+        pytest.param({"NumMedia": " 2"}, "NumMedia", id="num-media-space"),
+        pytest.param({"NumMedia": "\u0662"}, "NumMedia", id="num-media-non-ascii-digit"),
+        pytest.param({"NumMedia": "1"}, "MediaUrl1", id="media-url-beyond-num-media"),
+        pytest.param({"MediaUrl10": "https://x/ME"}, "MediaUrl10", id="media-url-10"),
+        pytest.param({"MediaUrl" + "0" * 5000: "https://x/ME"}, "MediaUrl" + "0" * 24, id="media-url-5000-digit-name"),
+    ],
+)  # fmt: skip
+def test_parse_refuses_malformed_sids_and_media(
+    changes: dict[str, str], field: str
+) -> None:
+    params = dict(parse_qsl(sample("mms.form").decode(), keep_blank_values=True))
+
+    with pytest.raises(PayloadInvalid) as caught:
+        twilio.parse(form(params | changes), {})
+
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    "sid",
+    [
+        pytest.param("SM" + "A" * 32, id="upper-hex"),
+        pytest.param("MMec8e12b0a5eb4fc68e173f1c5db95b2a", id="docs-example-shape"),
+    ],
+)
+def test_parse_accepts_documented_sid_shapes(sid: str) -> None:
+    body = form({"MessageSid": sid, "SmsSid": sid, "From": "+14155550100"})
+    [message] = twilio.parse(body, {}).messages
+    assert message.provider_message_id == sid
+
+
+def test_parse_accepts_ten_media() -> None:
+    params = {"MessageSid": MMS_SID, "From": "+14155550100", "NumMedia": "10"}
+    params |= {f"MediaUrl{i}": f"{MEDIA_BASE}ME{i:032x}" for i in range(10)}
+    [message] = twilio.parse(form(params), {}).messages
+    assert len(message.attachments) == 10
