@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+import structlog.testing
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.main import create_app
-from devtools.payloads import mailgun_request
+from devtools.payloads import SignedRequest, mailgun_request, meta_request
 from tests.conftest import PUBLIC_BASE_URL, SECRETS, make_settings
 from tests.payloads import chat, email, post, sms, whatsapp
 
@@ -328,3 +330,58 @@ async def test_email_attachment_bytes_are_served_content_addressed(client, setti
 
 def _stored_file(root: Path, digest: str) -> bytes:
     return (root / digest[:2] / digest).read_bytes()
+
+
+def _whatsapp_batch(wamids: list[str]) -> SignedRequest:
+    """One Cloud API POST carrying several messages (Meta batches them)."""
+    messages = [
+        {
+            "from": "4915112345678",
+            "id": wamid,
+            "timestamp": "1764500000",
+            "type": "text",
+            "text": {"body": f"message {i}"},
+        }
+        for i, wamid in enumerate(wamids)
+    ]
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": "1234"},
+        "contacts": [{"profile": {"name": "Jonas"}, "wa_id": "4915112345678"}],
+        "messages": messages,
+    }
+    document = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "999", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return meta_request(str(SECRETS["meta_app_secret"]), document)
+
+
+async def test_one_bad_message_in_a_meta_batch_does_not_block_the_others(
+    client, engine
+):
+    good = [f"wamid.{uuid.uuid4().hex}", f"wamid.{uuid.uuid4().hex}"]
+    batch = _whatsapp_batch([good[0], "x" * 5000, good[1]])  # an id over the limit
+
+    with structlog.testing.capture_logs() as logs:
+        first = await post(client, batch)
+    again = await post(client, batch)  # Meta redelivers: still 200, nothing new
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    async with engine.connect() as conn:
+        stored = (
+            await conn.execute(text("SELECT provider_message_id FROM messages"))
+        ).scalars()
+        assert sorted(stored) == sorted(good)
+    [rejected] = [e for e in logs if e["event"] == "webhook.message_rejected"]
+    assert (rejected["index"], rejected["reason"]) == (1, "too long")
+
+
+async def test_a_meta_batch_with_only_bad_messages_is_422_and_stores_nothing(
+    client, engine
+):
+    response = await post(client, _whatsapp_batch(["x" * 5000, "y" * 5000]))
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    assert await _count(engine, "messages") == 0
