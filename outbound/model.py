@@ -1,0 +1,85 @@
+"""What a send needs and what it came to: plain frozen values, JSON-able for storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """An outbound message's delivery status (the contract's wire values)."""
+
+    queued = "queued"
+    sent = "sent"
+    delivered = "delivered"
+    read = "read"
+    failed = "failed"
+    unknown = "unknown"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Template:
+    name: str
+    language: str
+    variables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaLink:
+    url: str
+    filename: str | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """Everything a provider request is built from; stored with the dispatch row."""
+
+    message_id: str  # ours; also the idempotency reference we can give a provider
+    provider: str  # twilio | whatsapp | messenger | instagram | mailgun | smtp | telegram | chat
+    channel: str
+    to: str  # the customer's address on that channel
+    sender: str | None = None  # ours: the number, page or address they wrote to
+    text: str = ""
+    template: Template | None = None
+    attachments: tuple[MediaLink, ...] = ()
+    reply_to: str | None = (
+        None  # provider id of the message answered (wamid, Message-ID)
+    )
+    references: tuple[str, ...] = ()  # email thread
+    subject: str | None = None
+    messaging_type: str | None = None  # Messenger/Instagram: RESPONSE or MESSAGE_TAG
+    tag: str | None = None  # HUMAN_AGENT with MESSAGE_TAG
+
+
+class Verdict(StrEnum):
+    sent = "sent"  # the provider accepted it: final
+    retry = "retry"  # certainly not delivered (refused, 429, 503): may be sent again
+    failed = "failed"  # refused for good (4xx): final
+    unknown = "unknown"  # the request was written, no clear answer: never re-sent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendOutcome:
+    verdict: Verdict
+    provider_message_ids: tuple[str, ...] = ()  # several when a text was split
+    error_code: str | None = None
+    error_message: str | None = None
+    retry_after_seconds: float | None = None
+
+    @property
+    def provider_message_id(self) -> str | None:
+        return self.provider_message_ids[0] if self.provider_message_ids else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpCall:
+    """One HTTP request a sender makes (the app's httpx client executes it)."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    form: tuple[tuple[str, str], ...] | None = None  # application/x-www-form-urlencoded
+    json: object | None = None
+    auth: tuple[str, str] | None = None  # basic auth
+    files: tuple[tuple[str, tuple[str, bytes, str]], ...] = field(default=())
