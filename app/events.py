@@ -14,6 +14,8 @@ from routing.model import Decision
 
 ROUTING_DECISION_TYPE = "omniroute.routing.decision.v1"
 CUSTOMER_MERGED_TYPE = "omniroute.customer.merged.v1"
+MESSAGE_SENT_TYPE = "omniroute.message.sent.v1"
+MESSAGE_STATUS_TYPE = "omniroute.message.status.v1"
 CONTENT_TYPE = "application/cloudevents+json"
 _FORMAT = JSONFormat()
 
@@ -23,6 +25,20 @@ class EventConfig:
     source: str  # CloudEvents `source`, e.g. "https://omniroute.example.com"
     routing_topic: str = "omniroute.routing.decisions"
     customer_topic: str = "omniroute.customers"
+    message_topic: str = "omniroute.messages"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundFacts:
+    """An outbound message as its events describe it."""
+
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    customer_id: uuid.UUID
+    channel: str
+    provider: str
+    agent_id: str | None
+    provider_message_id: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,3 +147,65 @@ def customer_merged(
         event_id=event_id,
         payload=payload,
     )
+
+
+def message_sent(config: EventConfig, facts: OutboundFacts, at: datetime) -> OutboxRow:
+    """The provider accepted an outbound message; keyed by customer, like decisions."""
+    event_id = uuid.uuid4()
+    data: dict[str, object] = {
+        **_outbound_data(facts),
+        "sent_at": _rfc3339(at),
+    }
+    payload = _envelope(
+        config, event_id, MESSAGE_SENT_TYPE, str(facts.message_id), at, data
+    )
+    return OutboxRow(
+        topic=config.message_topic,
+        key=str(facts.customer_id),
+        event_id=event_id,
+        payload=payload,
+    )
+
+
+def message_status(
+    config: EventConfig,
+    facts: OutboundFacts,
+    *,
+    status: str,
+    previous: str,
+    at: datetime,
+    error_code: str | None = None,
+    error: str | None = None,
+) -> OutboxRow:
+    """One delivery-status transition of an outbound message."""
+    event_id = uuid.uuid4()
+    data: dict[str, object] = {
+        **_outbound_data(facts),
+        "status": status,
+        "previous_status": previous,
+        "error": {"code": error_code, "message": error}
+        if error_code is not None or error is not None
+        else None,
+        "at": _rfc3339(at),
+    }
+    payload = _envelope(
+        config, event_id, MESSAGE_STATUS_TYPE, str(facts.message_id), at, data
+    )
+    return OutboxRow(
+        topic=config.message_topic,
+        key=str(facts.customer_id),
+        event_id=event_id,
+        payload=payload,
+    )
+
+
+def _outbound_data(facts: OutboundFacts) -> dict[str, object]:
+    return {
+        "message_id": str(facts.message_id),
+        "conversation_id": str(facts.conversation_id),
+        "customer_id": str(facts.customer_id),
+        "channel": facts.channel,
+        "provider": facts.provider,
+        "agent_id": facts.agent_id,
+        "provider_message_id": facts.provider_message_id,
+    }

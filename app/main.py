@@ -49,6 +49,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         source=settings.public_base_url,
         routing_topic=settings.kafka_routing_topic,
         customer_topic=settings.kafka_customer_topic,
+        message_topic=settings.kafka_message_topic,
     )
     store = app.state.attachments = AttachmentStore(settings.attachment_dir)
     app.state.ingestor = Ingestor(

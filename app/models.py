@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -135,6 +136,9 @@ class Conversation(Base):
     tags: Mapped[list[str]] = mapped_column(
         ARRAY(Text), server_default=sql("'{}'::text[]")
     )
+    # The first outbound message with an agent after the conversation opened.
+    first_response_at: Mapped[datetime | None]
+    first_response_seconds: Mapped[float | None] = mapped_column(Float)
 
 
 class Message(Base):
@@ -148,6 +152,12 @@ class Message(Base):
             "email_message_id",
             postgresql_where=sql("email_message_id IS NOT NULL"),
         ),
+        Index(
+            "uq_messages_idempotency_key",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=sql("idempotency_key IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -158,7 +168,7 @@ class Message(Base):
     channel: Mapped[str] = mapped_column(String(16))
     direction: Mapped[str] = mapped_column(String(8), server_default="inbound")
     provider: Mapped[str] = mapped_column(String(32))
-    provider_message_id: Mapped[str] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(Text)  # outbound: once sent
     content_type: Mapped[str] = mapped_column(String(32), server_default="text")
     sender_kind: Mapped[str] = mapped_column(String(32))
     sender_value: Mapped[str] = mapped_column(Text)
@@ -175,6 +185,47 @@ class Message(Base):
     )
     sent_at: Mapped[datetime]
     received_at: Mapped[datetime]
+    # Outbound only: delivery status and its transitions, the agent, the failure.
+    status: Mapped[str | None] = mapped_column(String(16))
+    status_history: Mapped[list[dict[str, object]]] = mapped_column(
+        JSONB, server_default=sql("'[]'::jsonb")
+    )
+    agent_id: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class Dispatch(Base):
+    """The send outbox: one row per outbound message, claimed by the active dispatcher."""
+
+    __tablename__ = "dispatches"
+    __table_args__ = (
+        Index(
+            "ix_dispatches_pending",
+            "provider",
+            "not_before",
+            "id",
+            postgresql_where=sql("state = 'pending'"),
+        ),
+        Index("ix_dispatches_claimed", "id", postgresql_where=sql("state = 'claimed'")),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger, Identity(always=False), primary_key=True
+    )
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id"), unique=True
+    )
+    provider: Mapped[str] = mapped_column(String(16))
+    delivery: Mapped[dict[str, object]] = mapped_column(JSONB)
+    state: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    not_before: Mapped[datetime] = mapped_column(server_default=func.now())
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
 class Attachment(Base):

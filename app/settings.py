@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import PositiveInt, SecretStr, field_validator
+from pydantic import (
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -42,6 +48,43 @@ class Settings(BaseSettings):
     languages: Annotated[tuple[str, ...], NoDecode] = DEFAULT_LANGUAGES
     outbox_retention_hours: PositiveInt = 24
     relay_batch_size: PositiveInt = 500
+    # Outbound replies: provider endpoints, credentials and sender ids (README).
+    twilio_account_sid: str | None = None
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_content_sids: dict[str, str] = {}  # template name -> Content SID
+    whatsapp_access_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    meta_page_access_token: SecretStr | None = None
+    meta_page_id: str | None = None
+    instagram_account_id: str | None = None
+    graph_api_base: str = "https://graph.facebook.com"
+    graph_api_version: str = "v21.0"
+    email_outbound: Literal["mailgun", "smtp"] = "mailgun"
+    email_from: str | None = None  # when the customer's original recipient is unknown
+    mailgun_api_key: SecretStr | None = None
+    mailgun_domain: str | None = None
+    mailgun_api_base: str = "https://api.mailgun.net"
+    smtp_host: str | None = None
+    smtp_port: PositiveInt = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    chat_delivery_url: str | None = None
+    send_max_attempts: PositiveInt = 5
+    send_timeout_seconds: PositiveFloat = 10.0
+    send_concurrency: PositiveInt = 16  # requests in flight per provider
+    # OMNIROUTE_SEND_RATE_<PROVIDER>: messages per second per sender (0: unlimited)
+    send_rate_twilio: NonNegativeFloat = 0
+    send_rate_whatsapp: NonNegativeFloat = 0
+    send_rate_messenger: NonNegativeFloat = 0
+    send_rate_instagram: NonNegativeFloat = 0
+    send_rate_mailgun: NonNegativeFloat = 0
+    send_rate_smtp: NonNegativeFloat = 0
+    send_rate_telegram: NonNegativeFloat = 0
+    send_rate_chat: NonNegativeFloat = 0
+    kafka_message_topic: str = "omniroute.messages"
 
     @field_validator("database_url")
     @classmethod

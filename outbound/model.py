@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -83,3 +85,21 @@ class HttpCall:
     json: object | None = None
     auth: tuple[str, str] | None = None  # basic auth
     files: tuple[tuple[str, tuple[str, bytes, str]], ...] = field(default=())
+
+
+def delivery_to_json(delivery: Delivery) -> str:
+    """The dispatch row's stored form."""
+    return json.dumps(dataclasses.asdict(delivery))
+
+
+def delivery_from_json(document: str) -> Delivery:
+    values = json.loads(document)
+    template = values.pop("template")
+    values["template"] = (
+        Template(**{**template, "variables": tuple(template["variables"])})
+        if template
+        else None
+    )
+    values["attachments"] = tuple(MediaLink(**a) for a in values["attachments"])
+    values["references"] = tuple(values["references"])
+    return Delivery(**values)

@@ -19,6 +19,8 @@ def advance(current: Status, incoming: Status) -> Status | None:
     """The status after `incoming` arrives, or None when nothing changes."""
     if incoming is current:
         return None
+    if incoming is Status.unknown:  # only a send we could not confirm becomes unknown
+        return Status.unknown if current is Status.queued else None
     if incoming is Status.failed:
         return (
             Status.failed

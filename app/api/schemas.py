@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from app.api.openapi import STORABLE_OBJECT
 from app.api.storable import check_storable
 from app.desk.conversations import ConversationView, DecisionView
 from app.desk.customers import CustomerView, ProfileChange
 from app.desk.timeline import AttachmentView, MessageView, Page
+from app.replies.accept import ReplyRequest
+from outbound.model import MediaLink, Template
 
 
 class IdentityOut(BaseModel):
@@ -105,6 +114,21 @@ class AttachmentOut(BaseModel):
     url: str | None
 
 
+MessageStatus = Literal["queued", "sent", "delivered", "read", "failed", "unknown"]
+
+
+class StatusChange(BaseModel):
+    status: MessageStatus
+    at: datetime
+    error_code: str | None = None
+    error: str | None = None
+
+
+class MessageError(BaseModel):
+    code: str | None
+    message: str | None
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -114,7 +138,7 @@ class MessageOut(BaseModel):
     channel: str
     direction: str
     provider: str
-    provider_message_id: str
+    provider_message_id: str | None  # outbound: once the provider accepted it
     content_type: str
     sender: SenderOut = Field(serialization_alias="from")
     subject: str | None
@@ -124,6 +148,81 @@ class MessageOut(BaseModel):
     sent_at: datetime
     received_at: datetime
     in_reply_to: str | None
+    status: MessageStatus | None  # outbound only
+    status_history: list[StatusChange]
+    agent_id: str | None
+    error: MessageError | None
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=512, pattern=NO_NUL)
+    language: str = Field(min_length=2, max_length=35, pattern=r"^[A-Za-z0-9_-]+$")
+    variables: list[Annotated[str, Field(max_length=1024, pattern=NO_NUL)]] = Field(
+        default_factory=list, max_length=100
+    )
+
+
+class AttachmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://[\x21-\x7e]+$")
+    filename: str | None = Field(default=None, max_length=255, pattern=NO_NUL)
+    content_type: str | None = Field(
+        default=None, max_length=255, pattern=r"^[\x21-\x7e]+$"
+    )
+
+
+class ReplyIn(BaseModel):
+    """An agent's reply; `channel` defaults to that of the latest inbound message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(default="", max_length=32_000, pattern=NO_NUL)
+    channel: ChannelName | None = None
+    agent_id: str | None = Field(
+        default=None, max_length=128, pattern=r"^[A-Za-z0-9._@:-]{1,128}$"
+    )
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=10)
+    template: TemplateIn | None = None
+    client_message_id: str | None = Field(
+        default=None, max_length=255, pattern=r"^[\x21-\x7e]+$"
+    )
+
+    @model_validator(mode="after")
+    def _something_to_send(self) -> ReplyIn:
+        if not self.text.strip() and self.template is None and not self.attachments:
+            raise ValueError("give text, a template or attachments")
+        return self
+
+    def request(
+        self, conversation_id: uuid.UUID, idempotency_key: str | None
+    ) -> ReplyRequest:
+        template = self.template
+        return ReplyRequest(
+            conversation_id=conversation_id,
+            text=self.text,
+            channel=self.channel,
+            agent_id=self.agent_id,
+            attachments=tuple(
+                MediaLink(url=a.url, filename=a.filename, content_type=a.content_type)
+                for a in self.attachments
+            ),
+            template=Template(
+                name=template.name,
+                language=template.language,
+                variables=tuple(template.variables),
+            )
+            if template is not None
+            else None,
+            idempotency_key=idempotency_key or self.client_message_id,
+        )
+
+
+ChannelName = Literal[
+    "sms", "whatsapp", "email", "messenger", "instagram", "chat", "telegram"
+]
 
 
 class TimelineOut(BaseModel):
@@ -166,7 +265,24 @@ def _message_json(view: MessageView, base_url: str) -> dict[str, object]:
         "sent_at": view.sent_at,
         "received_at": view.received_at,
         "in_reply_to": view.in_reply_to,
+        "status": view.status,
+        "status_history": view.status_history,
+        "agent_id": view.agent_id,
+        "error": _error_json(view),
     }
+
+
+def _error_json(view: MessageView) -> dict[str, object] | None:
+    if view.error_code is None and view.error_message is None:
+        return None
+    return {"code": view.error_code, "message": view.error_message}
+
+
+def message_json(view: MessageView, base_url: str) -> bytes:
+    """One MessageOut document as JSON bytes."""
+    return orjson.dumps(
+        _message_json(view, base_url), default=str, option=orjson.OPT_UTC_Z
+    )
 
 
 def timeline_json(customer_id: uuid.UUID, page: Page, base_url: str) -> bytes:
@@ -194,6 +310,8 @@ class ConversationOut(BaseModel):
     priority: str | None
     skills: list[str]
     tags: list[str]
+    first_response_at: datetime | None
+    first_response_seconds: float | None
 
     @classmethod
     def from_view(cls, view: ConversationView) -> ConversationOut:

@@ -15,7 +15,8 @@ import asyncpg
 
 _COLUMNS = (
     "id, customer_id, status, channels, opened_at, closed_at, close_reason,"
-    " last_message_at, message_count, queue, priority, skills, tags"
+    " last_message_at, message_count, queue, priority, skills, tags,"
+    " first_response_at, first_response_seconds"
 )
 
 
@@ -71,6 +72,8 @@ class ConversationView:
     priority: str | None
     skills: tuple[str, ...]
     tags: tuple[str, ...]
+    first_response_at: datetime | None = None
+    first_response_seconds: float | None = None
 
 
 class Conversations:
@@ -155,4 +158,6 @@ def _view(row: asyncpg.Record) -> ConversationView:
         priority=row["priority"],
         skills=tuple(row["skills"]),
         tags=tuple(row["tags"]),
+        first_response_at=row["first_response_at"],
+        first_response_seconds=row["first_response_seconds"],
     )

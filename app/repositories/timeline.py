@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+import orjson
 
 _COLUMNS = (
     "id, customer_id, conversation_id, channel, direction, provider, provider_message_id,"
     " content_type, sender_kind, sender_value, sender_name, subject, text, full_text,"
-    " sent_at, received_at, in_reply_to"
+    " sent_at, received_at, in_reply_to, status, status_history::text, agent_id,"
+    " error_code, error_message"
 )
 _ATTACHMENT_COLUMNS = "id, filename, content_type, size, sha256, url, provider_media_id"
 _ATTACHMENTS_OF = (
@@ -21,6 +23,7 @@ _ATTACHMENTS_OF = (
     " WHERE message_id = ANY($1::uuid[]) ORDER BY message_id, position"
 )
 _ATTACHMENT = f"SELECT {_ATTACHMENT_COLUMNS} FROM attachments WHERE id = $1"
+_ONE = f"SELECT {_COLUMNS} FROM messages WHERE id = $1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,7 @@ class MessageView:
     channel: str
     direction: str
     provider: str
-    provider_message_id: str
+    provider_message_id: str | None  # outbound: once sent
     content_type: str
     sender_kind: str
     sender_value: str
@@ -53,6 +56,11 @@ class MessageView:
     sent_at: datetime
     received_at: datetime
     in_reply_to: str | None
+    status: str | None = None  # outbound only, as the rest below
+    status_history: tuple[Mapping[str, object], ...] = ()
+    agent_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
     attachments: tuple[AttachmentView, ...] = ()
 
 
@@ -92,12 +100,16 @@ class Timeline:
     async def messages(self, query: TimelineQuery) -> list[MessageView]:
         """Up to `query.limit` messages, newest first, with their attachments."""
         sql, args = _sql(query)
-        rows = await self._conn.fetch(sql, *args)
+        return await self._views(await self._conn.fetch(sql, *args))
+
+    async def message(self, message_id: uuid.UUID) -> MessageView | None:
+        rows = await self._conn.fetch(_ONE, message_id)
+        views = await self._views(rows)
+        return views[0] if views else None
+
+    async def _views(self, rows: list[asyncpg.Record]) -> list[MessageView]:
         attachments = await self._attachments_of([r["id"] for r in rows])
-        return [
-            MessageView(**dict(r), attachments=tuple(attachments.get(r["id"], ())))
-            for r in rows
-        ]
+        return [_view(r, tuple(attachments.get(r["id"], ()))) for r in rows]
 
     async def attachment(self, attachment_id: uuid.UUID) -> AttachmentView | None:
         row = await self._conn.fetchrow(_ATTACHMENT, attachment_id)
@@ -111,3 +123,9 @@ class Timeline:
             for row in await self._conn.fetch(_ATTACHMENTS_OF, message_ids):
                 grouped[row["message_id"]].append(AttachmentView(*tuple(row)[1:]))
         return grouped
+
+
+def _view(row: asyncpg.Record, attachments: tuple[AttachmentView, ...]) -> MessageView:
+    values = dict(row)
+    values["status_history"] = tuple(orjson.loads(values["status_history"]))
+    return MessageView(**values, attachments=attachments)

@@ -1,0 +1,35 @@
+"""One active worker per database: a session advisory lock on a dedicated connection
+(it dies with the connection, so a standby takes over), with LISTEN on that connection."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+
+_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
+
+
+@contextlib.asynccontextmanager
+async def leadership(
+    dsn: str,
+    lock_key: int,
+    *,
+    channel: str,
+    on_notify: Callable[..., object],
+    application_name: str,
+) -> AsyncIterator[asyncpg.Connection | None]:
+    """The leader's connection (listening on `channel`), or None when another holds it."""
+    conn = await asyncpg.connect(
+        dsn, server_settings={"application_name": application_name}
+    )
+    try:
+        if not await conn.fetchval(_TRY_LOCK, lock_key):
+            yield None
+            return
+        await conn.add_listener(channel, on_notify)
+        yield conn
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.close(timeout=2)
