@@ -107,8 +107,11 @@ class Database:
 
     async def _unavailable(self, error: BaseException) -> DatabaseUnavailable:
         # Every pooled connection may be as dead as this one (a restart, a failover):
-        # replace each at its next acquire rather than let each request find out.
-        await self._pool.expire_connections()
+        # replace each at its next acquire rather than let each request find out. Not
+        # on overload (a timeout, too many connections): those connections are alive,
+        # and reconnecting them all would add to the load.
+        if not isinstance(error, TimeoutError | asyncpg.TooManyConnectionsError):
+            await self._pool.expire_connections()
         return DatabaseUnavailable(error)
 
 

@@ -31,6 +31,10 @@ async def readyz(db: Db, relay: RelayDep) -> JSONResponse:
         checks["relay"] = relay.status.role
         if relay.status.last_error:
             checks["kafka_error"] = relay.status.last_error
+        if relay.status.database_error:
+            checks["relay_error"] = (
+                f"database unavailable: {relay.status.database_error}"
+            )
     is_ready = checks["database"] == "ok"
     degraded = (
         checks["kafka"] not in {"ok", "disabled"}

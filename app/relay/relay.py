@@ -28,17 +28,17 @@ _LEADERSHIP = "SELECT pg_try_advisory_lock($1)"
 class RelayStatus:
     role: str = "starting"  # starting | standby | leader | reconnecting | stopped
     kafka: str = "unknown"  # unknown | ok | degraded
-    last_error: str | None = None
+    last_error: str | None = None  # Kafka's
+    database_error: str | None = None  # why the relay is reconnecting
 
     def lose_database(self, reason: str) -> None:
         """No leader connection: nothing is relayed, and Kafka's state is not known."""
-        self.role, self.kafka = "reconnecting", "unknown"
-        self.last_error = f"database unavailable: {reason}"
+        self.role, self.kafka, self.last_error = "reconnecting", "unknown", None
+        self.database_error = reason
 
     def connect(self, *, is_leader: bool) -> None:
-        if self.role == "reconnecting":
-            self.last_error = None  # the database error, now over
         self.role = "leader" if is_leader else "standby"
+        self.database_error = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,9 +8,12 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
+import httpx
 import pytest
 
 from app.db import Database, DatabaseUnavailable, is_unavailable
+from app.main import create_app
+from tests.conftest import AUTH, PUBLIC_BASE_URL, make_settings
 from tests.faults.postgres import LocalPostgres, free_port
 
 Produce = Callable[[LocalPostgres], Awaitable[BaseException]]
@@ -267,6 +270,25 @@ async def test_programming_errors_pass_through_and_keep_the_pool(db):
     assert await pids() == first  # not expired: nothing was wrong with the connection
 
 
+async def test_a_timeout_is_unavailable_but_keeps_the_pool(db):
+    async def slow() -> int:
+        async with db.connection() as conn:
+            pid = int(conn.get_server_pid())
+            await conn.execute("SELECT pg_sleep(5)", timeout=0.05)
+            return pid
+
+    async def pid() -> int:
+        async with db.connection() as conn:
+            return int(conn.get_server_pid())
+
+    first = await pid()
+    with pytest.raises(DatabaseUnavailable) as raised:
+        await slow()
+
+    assert raised.value.reason == "TimeoutError"
+    assert await pid() == first  # overload: the live connections are not dropped
+
+
 async def test_an_unreachable_server_is_unavailable_at_acquire():
     pool = await asyncpg.create_pool(
         f"postgresql://postgres@127.0.0.1:{free_port()}/postgres", min_size=0
@@ -279,3 +301,30 @@ async def test_an_unreachable_server_is_unavailable_at_acquire():
         await db.close()
 
     assert raised.value.reason == "ConnectionRefusedError"
+
+
+async def test_a_programming_error_through_the_api_stays_500(
+    postgres, postgres_url, tmp_path
+):
+    """A real one, no patching: the schema is not what the code expects."""
+    app = create_app(make_settings(postgres_url, tmp_path))
+    async with _session(postgres) as admin:
+        await admin.execute("ALTER TABLE conversations RENAME TO conversations_moved")
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url=PUBLIC_BASE_URL
+            ) as client:
+                response = await client.get("/v1/conversations", headers=AUTH)
+                metrics = (await client.get("/metrics")).text
+    finally:
+        async with _session(postgres) as admin:
+            await admin.execute(
+                "ALTER TABLE conversations_moved RENAME TO conversations"
+            )
+
+    assert response.status_code == 500
+    assert "retry-after" not in response.headers
+    assert response.headers["content-type"] == "application/problem+json"
+    assert 'omniroute_http_server_errors_total{status="500"} 1.0' in metrics
