@@ -17,9 +17,11 @@ import socket
 from collections.abc import AsyncIterator
 
 import asyncpg
+import structlog
 
 from app.settings import Settings
 
+log = structlog.get_logger(__name__)
 ACQUIRE_TIMEOUT_SECONDS = 5.0
 # SQLSTATEs meaning "the server is not there for us now": class 08 (connection
 # exception), 57P* (admin or crash shutdown, cannot connect now, database dropped, idle
@@ -99,11 +101,15 @@ class Database:
             raise  # e.g. a wrong password or database name: a configuration error
 
     async def _release(self, conn: asyncpg.Connection) -> None:
+        # The scope's outcome is settled (committed or raised) before the release; a
+        # reset that fails here (a dying server leaves the protocol in any state) only
+        # means the connection is gone, and asyncpg has already terminated it.
         try:
             await self._pool.release(conn)
-        except Exception as error:  # the reset failed: the pool drops the connection
-            if not is_unavailable(error):
-                raise
+        except Exception as error:
+            if not isinstance(error, TimeoutError):
+                await self._pool.expire_connections()
+            log.warning("database.release_failed", error=type(error).__name__)
 
     async def _unavailable(self, error: BaseException) -> DatabaseUnavailable:
         # Every pooled connection may be as dead as this one (a restart, a failover):
