@@ -132,5 +132,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         limit=settings.max_body_bytes,
         public_base_url=settings.public_base_url,
     )
-    app.add_middleware(RequestContext, public_base_url=settings.public_base_url)
+    app.add_middleware(
+        RequestContext,
+        public_base_url=settings.public_base_url,
+        metrics=app.state.metrics,
+    )
     return app

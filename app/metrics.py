@@ -9,6 +9,12 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self.http_server_errors = Counter(
+            "omniroute_http_server_errors_total",
+            "HTTP responses with a 5xx status, by status (503: retry later).",
+            ["status"],
+            registry=r,
+        )
         self.webhooks_accepted = Counter(
             "omniroute_webhooks_accepted_total",
             "Webhook requests answered 2xx.",

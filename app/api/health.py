@@ -7,6 +7,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import Db, MetricsDep, RelayDep
+from app.api.middleware import RETRY_AFTER_SECONDS
+from app.db import Database, DatabaseUnavailable
 
 router = APIRouter(tags=["health"])
 
@@ -19,13 +21,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(db: Db, relay: RelayDep) -> JSONResponse:
-    """503 when the database is unreachable; Kafka trouble is reported, not fatal."""
-    checks: dict[str, object] = {}
-    try:
-        await db.ping()
-        checks["database"] = "ok"
-    except Exception as error:  # any failure here means "not ready", with the reason
-        checks["database"] = f"unavailable: {type(error).__name__}"
+    """503 while the database is unreachable; Kafka or relay trouble is reported
+    (`degraded`), not fatal: webhooks are still stored and the outbox catches up."""
+    checks: dict[str, object] = {"database": await _database(db)}
     if relay is None:
         checks["kafka"] = "disabled"
     else:
@@ -33,16 +31,35 @@ async def readyz(db: Db, relay: RelayDep) -> JSONResponse:
         checks["relay"] = relay.status.role
         if relay.status.last_error:
             checks["kafka_error"] = relay.status.last_error
+        if relay.status.database_error:
+            checks["relay_error"] = (
+                f"database unavailable: {relay.status.database_error}"
+            )
     is_ready = checks["database"] == "ok"
-    degraded = checks["kafka"] not in {"ok", "disabled"}
+    degraded = (
+        checks["kafka"] not in {"ok", "disabled"}
+        or checks.get("relay") == "reconnecting"
+    )
     status = (
         "ok"
         if is_ready and not degraded
         else ("degraded" if is_ready else "unavailable")
     )
     return JSONResponse(
-        {"status": status, "checks": checks}, status_code=200 if is_ready else 503
+        {"status": status, "checks": checks},
+        status_code=200 if is_ready else 503,
+        headers=None if is_ready else {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+async def _database(db: Database) -> str:
+    try:
+        await db.ping()
+    except DatabaseUnavailable as error:
+        return f"unavailable: {error.reason}"
+    except Exception as error:  # any failure here means "not ready", with the reason
+        return f"unavailable: {type(error).__name__}"
+    return "ok"
 
 
 @router.get("/metrics", response_class=Response)

@@ -10,9 +10,11 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem
-from app.db import is_unavailable
+from app.db import DatabaseUnavailable, is_unavailable
+from app.metrics import Metrics
 
 log = structlog.get_logger(__name__)
+RETRY_AFTER_SECONDS = 5  # when the database is unavailable
 
 
 class BodyTooLarge(Exception):
@@ -20,11 +22,13 @@ class BodyTooLarge(Exception):
 
 
 class RequestContext:
-    """Binds a request id to every log line and turns uncaught errors into problems."""
+    """Binds a request id to every log line, turns uncaught errors into problems
+    (503 with Retry-After when the database is unavailable, else 500) and counts 5xx."""
 
-    def __init__(self, app: ASGIApp, public_base_url: str) -> None:
+    def __init__(self, app: ASGIApp, public_base_url: str, metrics: Metrics) -> None:
         self._app = app
         self._base = public_base_url
+        self._metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,6 +62,8 @@ class RequestContext:
                 raise
             await self._render_failure(scope, send_tracking, error)
         finally:
+            if status >= 500:
+                self._metrics.http_server_errors.labels(status=str(status)).inc()
             log.info(
                 "http.request",
                 method=scope["method"],
@@ -80,7 +86,12 @@ class RequestContext:
                 str(error),
             )
         elif is_unavailable(error):
-            log.warning("database.unavailable", path=path, error=type(error).__name__)
+            reason = (
+                error.reason
+                if isinstance(error, DatabaseUnavailable)
+                else type(error).__name__
+            )
+            log.warning("database.unavailable", path=path, error=reason)
             await send_problem(
                 send,
                 self._base,
@@ -89,7 +100,7 @@ class RequestContext:
                 "service-unavailable",
                 "Service unavailable",
                 "the database is unavailable; retry later",
-                retry_after=5,
+                retry_after=RETRY_AFTER_SECONDS,
             )
         else:
             log.exception("request.failed", path=path)

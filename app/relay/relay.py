@@ -33,9 +33,19 @@ _LEADERSHIP = "SELECT pg_try_advisory_lock($1)"
 
 @dataclass(slots=True)
 class RelayStatus:
-    role: str = "starting"  # starting | standby | leader | stopped
+    role: str = "starting"  # starting | standby | leader | reconnecting | stopped
     kafka: str = "unknown"  # unknown | ok | degraded
-    last_error: str | None = None
+    last_error: str | None = None  # Kafka's
+    database_error: str | None = None  # why the relay is reconnecting
+
+    def lose_database(self, reason: str) -> None:
+        """No leader connection: nothing is relayed, and Kafka's state is not known."""
+        self.role, self.kafka, self.last_error = "reconnecting", "unknown", None
+        self.database_error = reason
+
+    def connect(self, *, is_leader: bool) -> None:
+        self.role = "leader" if is_leader else "standby"
+        self.database_error = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,7 +112,7 @@ class Relay:
                 if is_leader:
                     await self._lead()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            log.warning("relay.database_lost", error=type(error).__name__)
+            self._lose_database(type(error).__name__)
         except Exception:  # never let the relay die silently: log, back off, retry
             log.exception("relay.failed")
 
@@ -113,8 +123,9 @@ class Relay:
         )
         try:
             is_leader = bool(await conn.fetchval(_LEADERSHIP, LOCK_KEY))
-            self.status.role = "leader" if is_leader else "standby"
+            self.status.connect(is_leader=is_leader)
             if is_leader:
+                conn.add_termination_listener(self._on_connection_lost)
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self._conn = conn
                 self._metrics.relay_leader.set(1)
@@ -122,11 +133,24 @@ class Relay:
             yield is_leader
         finally:
             self._conn = None
+            conn.remove_termination_listener(self._on_connection_lost)
             with contextlib.suppress(Exception):
                 await conn.close(timeout=2)
 
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
+
+    def _on_connection_lost(self, _: object) -> None:
+        # The server or the network closed the leader connection (the lock died with
+        # it): say so now, not at the next cycle, and wake the loop to reconnect.
+        self._lose_database("leader connection closed")
+        self._wakeup.set()
+
+    def _lose_database(self, reason: str) -> None:
+        if self.status.role != "reconnecting":  # once per outage, not per retry
+            log.warning("relay.database_lost", error=reason)
+        self.status.lose_database(reason)
+        self._metrics.relay_leader.set(0)
 
     async def _lead(self) -> None:
         in_flight: InFlight | None = None

@@ -1,0 +1,96 @@
+"""A private PostgreSQL server that a fault test may stop and start under a live service.
+
+Never the shared server: initdb into a fresh directory, TCP on a free loopback port, no
+Unix socket. The binaries are the ones the `pgserver` dependency ships, so CI needs no
+system package. PostgreSQL refuses to run as root, so under root the server runs as the
+`postgres` OS user (or the `pgserver` user that pgserver itself would create).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pgserver
+
+BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
+START_TIMEOUT_SECONDS = 15
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _os_user() -> str | None:
+    """Who runs the server: ourselves, unless we are root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+        return "postgres"
+    except KeyError:
+        from pgserver.utils import ensure_user_exists
+
+        ensure_user_exists("pgserver")
+        return "pgserver"
+
+
+class LocalPostgres:
+    """initdb once; `start()` and `stop()` (fast shutdown) as often as needed, same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._user = _os_user()
+        self._root = Path(tempfile.mkdtemp(prefix="omniroute-pg-"))
+        self._data = self._root / "data"
+        if self._user is not None:
+            shutil.chown(self._root, self._user)
+        self._run(
+            "initdb", "-D", str(self._data), "-U", "postgres", "-A", "trust", "-N"
+        )
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 "
+            "-c unix_socket_directories='' -c fsync=off"
+        )
+        self._pg_ctl("start", "-o", options, "-l", str(self._root / "log"))
+
+    def stop(self) -> None:
+        """Fast shutdown: sessions are terminated (57P01), then the postmaster exits."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def remove(self) -> None:
+        if (self._data / "postmaster.pid").exists():
+            self._pg_ctl("stop", "-m", "immediate")
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def begin_smart_shutdown(self) -> None:
+        """Ask for a smart shutdown and return: the server refuses new sessions with
+        57P03 until the open ones end, then exits."""
+        self._run("pg_ctl", "-D", str(self._data), "-W", "stop", "-m", "smart")
+
+    def _pg_ctl(self, action: str, *args: str) -> None:
+        timeout = str(START_TIMEOUT_SECONDS)
+        self._run("pg_ctl", "-D", str(self._data), "-w", "-t", timeout, action, *args)
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run(
+            [str(BIN / program), *args],
+            check=True,
+            capture_output=True,
+            user=self._user,
+            cwd=self._root,
+            timeout=START_TIMEOUT_SECONDS + 15,
+        )
