@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from copy import copy
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -10,7 +11,9 @@ from email.policy import EmailPolicy, default
 from email.utils import parsedate_to_datetime
 from typing import Final, cast
 
-import html2text
+from inscriptis import get_text
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
 from mailparser_reply.parser import EmailMessage as ReplyMessage
 
 from connectors.identity import canonical_email
@@ -24,6 +27,9 @@ _MSG_ID: Final = re.compile(r"<([^<>\s]+)>")  # RFC 5322 §3.6.4 msg-id
 _FOLD: Final = re.compile(r"\r\n?|\n")
 _BLANK_RUN: Final = re.compile(r"\n{3,}")
 _LEADING_BLANK_LINES: Final = re.compile(r"\A(?:[ \t]*\n)+")
+# inscriptis' "strict" profile is Firefox's default rendering; its "relaxed" one
+# indents every nested <div>, and mail clients nest divs for every line.
+_HTML_CSS: Final = CSS_PROFILES["strict"]
 
 
 class _TolerantPolicy(EmailPolicy):
@@ -81,13 +87,7 @@ def part_bytes(part: Message) -> bytes:
 
 def html_to_text(html: str) -> str:
     """Readable plain text for an HTML body (links kept inline, images dropped)."""
-    converter = html2text.HTML2Text()
-    converter.body_width = 0  # no hard wrapping: routing rules match on phrases
-    converter.ignore_images = True
-    converter.ignore_emphasis = True
-    converter.unicode_snob = True  # keep "é" rather than an ASCII look-alike
-    text: str = converter.handle(html)
-    # rstrip drops the two spaces html2text writes before each <br> line break.
+    text = get_text(html, _html_config())
     lines = "\n".join(line.rstrip() for line in text.split("\n"))
     return _trim(_BLANK_RUN.sub("\n\n", lines))
 
@@ -155,6 +155,14 @@ def email_claim(value: str | None) -> IdentityClaim | None:
     if "@" not in address:
         return None
     return IdentityClaim(kind=IdentityKind.email, value=address, name=name)
+
+
+def _html_config() -> ParserConfig:
+    """Links inline as [text](url), images dropped (no alt text)."""
+    # inscriptis attaches each conversion's output canvas to the profile's "body"
+    # element, so every call gets its own copy: conversions may run in threads.
+    css = {**_HTML_CSS, "body": copy(_HTML_CSS["body"])}
+    return ParserConfig(css=css, display_links=True)
 
 
 def _trim(text: str) -> str:

@@ -165,8 +165,15 @@ def test_reply_and_full(
         ),
         pytest.param(
             "<ul><li>one</li><li>two</li></ul><p>caf&eacute; &nbsp;ok</p>",
-            "  * one\n  * two\n\ncafé \xa0ok",
+            # inscriptis renders &nbsp; as a collapsible space (html2text kept U+00A0)
+            "  * one\n  * two\n\ncafé ok",
             id="lists-and-entities",
+        ),
+        pytest.param(
+            '<div dir="ltr">Hi,<div><br></div><div>the <span>lid</span> is'
+            " <i>cracked</i>.</div></div>",
+            "Hi,\n\nthe lid is cracked.",
+            id="nested-divs-not-indented",
         ),
         pytest.param(
             "<p>a</p><br><br><br><br><p>b</p>", "a\n\nb", id="blank-runs-collapsed"
