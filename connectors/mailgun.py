@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
-from email.utils import collapse_rfc2231_value
 from typing import Final
 from urllib.parse import parse_qsl
 
@@ -21,14 +20,18 @@ from pydantic import TypeAdapter, ValidationError
 
 from connectors import sanitize
 from connectors.email_text import (
+    MAX_ATTACHMENTS,
+    attachment_filename,
     email_claim,
     email_headers,
+    header_param,
     html_to_text,
     parse_date,
     part_bytes,
     part_text,
     read_message,
     reply_and_full,
+    subparts,
 )
 from connectors.model import (
     Attachment,
@@ -139,16 +142,16 @@ def _read_multipart(body: bytes, content_type: str) -> _Form:
     envelope = read_message(
         b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
     )
+    parts = subparts(envelope)
     if not envelope.is_multipart():
         raise PayloadInvalid("body", "no form-data parts for the Content-Type boundary")
     fields: dict[str, str] = {}
     files: dict[str, Attachment] = {}
-    for part in envelope.iter_parts():
-        param = part.get_param("name", header="content-disposition")
-        if param is None:
+    for part in parts:
+        name = header_param(part, "name", "content-disposition")
+        if name is None:
             continue  # RFC 7578 §4.2 requires a name; a nameless part carries nothing
-        name = collapse_rfc2231_value(param)
-        if part.get_filename() is None:
+        if header_param(part, "filename", "content-disposition") is None:
             fields[name] = part_text(part)
         else:
             files[name] = _file(part)
@@ -158,7 +161,7 @@ def _read_multipart(body: bytes, content_type: str) -> _Form:
 def _file(part: Message) -> Attachment:
     content = part_bytes(part)  # an .eml upload arrives as message/rfc822
     return Attachment(
-        filename=part.get_filename() or None,
+        filename=attachment_filename(part),
         content_type=part.get_content_type(),
         size=len(content),
         content=content,
@@ -221,8 +224,8 @@ def _full_body(form: _Form) -> str:
 
 def _sender(form: _Form, pairs: Sequence[tuple[str, str]]) -> IdentityClaim:
     # `from` is the From header; `sender` is the SMTP MAIL FROM (may be a bounce address).
-    claim = email_claim(_header(form, pairs, "from"))
-    claim = claim or email_claim(form.fields.get("sender"))
+    claim = email_claim(_header(form, pairs, "from"), "from")
+    claim = claim or email_claim(form.fields.get("sender"), "sender")
     if claim is None:
         raise PayloadInvalid("from", "no email address in from or sender")
     return claim
@@ -240,6 +243,8 @@ def _sent_at(form: _Form, pairs: Sequence[tuple[str, str]]) -> datetime | None:
 
 
 def _attachments(form: _Form) -> tuple[Attachment, ...]:
+    if len(form.files) > MAX_ATTACHMENTS:
+        raise PayloadInvalid("attachments", f"more than {MAX_ATTACHMENTS}")
     numbered = sorted(
         (
             (int(match[1]), attachment)

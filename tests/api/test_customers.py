@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import uuid
+from pathlib import Path
 
 import pytest
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
+from sqlalchemy import text
 
 from tests.conftest import AUTH
 from tests.payloads import post, sms, whatsapp
@@ -186,3 +191,90 @@ async def test_a_patch_that_could_not_be_stored_or_read_back_is_refused(
     assert response.headers["content-type"] == "application/problem+json"
     assert after.status_code == 200
     assert after.json() == customer  # nothing was written
+
+
+async def test_phone_lookup_finds_an_invalid_number_written_any_way(client):
+    # libphonenumber rejects +1 555 0123 (too short), so it is stored as phone_raw.
+    response = await post(client, sms("+1555 0123", "hello from a bad number"))
+    assert response.status_code == 200
+
+    found = [
+        (await _only_customer(client, phone=written))["id"]
+        for written in (
+            "+1555 0123",
+            "+1 (555) 01-23",
+            "1-555-0123",
+            "1.555.01.23",
+            "15550123",
+            " +1 [555] 0123 ",
+        )
+    ]
+    by_identity = await _only_customer(client, identity="phone_raw:+1 555-0123")
+
+    assert len(set(found)) == 1
+    assert by_identity["id"] == found[0]
+    assert by_identity["identities"] == [
+        {"kind": "phone_raw", "value": "15550123", "verified": True}
+    ]
+
+
+def _migration(name: str):
+    path = Path(__file__).parents[2] / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _upgrade_with(module):
+    def run(connection) -> None:
+        with Operations.context(MigrationContext.configure(connection)):
+            module.upgrade()
+
+    return run
+
+
+async def test_migration_0003_rewrites_stored_phone_raw_values(client, engine):
+    ann, bob, shop = (uuid.uuid4() for _ in range(3))
+    rows = [  # (customer, value as stored before 0003, verified), oldest first
+        (ann, "+1555 0123", True),
+        (bob, "1-555-0123", True),  # collides with Ann's: becomes Bob's claim
+        (ann, "(1555) 0123", True),  # Ann holds the value already: deleted
+        (bob, "+1 555 0123", False),  # Bob has that claim now: deleted
+        (shop, "  ACME   Shop ", True),
+    ]
+    async with engine.begin() as conn:
+        for customer in (ann, bob, shop):
+            await conn.execute(
+                text("INSERT INTO customers (id) VALUES (:id)"), {"id": customer}
+            )
+        for minute, (customer, value, verified) in enumerate(rows):
+            await conn.execute(
+                text(
+                    "INSERT INTO identities (customer_id, kind, value, verified,"
+                    " created_at) VALUES (:customer, 'phone_raw', :value, :verified,"
+                    " '2026-01-01T00:00:00Z'::timestamptz + make_interval(mins => :m))"
+                ),
+                {
+                    "customer": customer,
+                    "value": value,
+                    "verified": verified,
+                    "m": minute,
+                },
+            )
+        await conn.run_sync(_upgrade_with(_migration("0003_canonical_phone_raw")))
+
+    by_phone = await _only_customer(client, phone="+1 (555) 01-23")
+    by_sender_id = await _only_customer(client, identity="phone_raw:ACME Shop")
+    bob_doc = (await client.get(f"/v1/customers/{bob}", headers=AUTH)).json()
+
+    assert by_phone["id"] == str(ann)
+    assert by_phone["identities"] == [
+        {"kind": "phone_raw", "value": "15550123", "verified": True}
+    ]
+    assert by_sender_id["id"] == str(shop)
+    assert bob_doc["identities"] == [
+        {"kind": "phone_raw", "value": "15550123", "verified": False}
+    ]

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from connectors.email_text import (
+    attachment_filename,
+    decode_words,
     email_claim,
     email_headers,
     header_text,
@@ -18,7 +20,7 @@ from connectors.email_text import (
     reply_and_full,
     strip_quoted_reply,
 )
-from connectors.model import EmailHeaders, IdentityClaim, IdentityKind
+from connectors.model import EmailHeaders, IdentityClaim, IdentityKind, PayloadInvalid
 
 GMAIL_REPLY = """\
 Sounds good, Thursday at 3pm works for me.
@@ -165,8 +167,15 @@ def test_reply_and_full(
         ),
         pytest.param(
             "<ul><li>one</li><li>two</li></ul><p>caf&eacute; &nbsp;ok</p>",
-            "  * one\n  * two\n\ncafé \xa0ok",
+            # inscriptis renders &nbsp; as a collapsible space (html2text kept U+00A0)
+            "  * one\n  * two\n\ncafé ok",
             id="lists-and-entities",
+        ),
+        pytest.param(
+            '<div dir="ltr">Hi,<div><br></div><div>the <span>lid</span> is'
+            " <i>cracked</i>.</div></div>",
+            "Hi,\n\nthe lid is cracked.",
+            id="nested-divs-not-indented",
         ),
         pytest.param(
             "<p>a</p><br><br><br><br><p>b</p>", "a\n\nb", id="blank-runs-collapsed"
@@ -281,6 +290,26 @@ def test_email_claim(value: str | None, expected: IdentityClaim | None) -> None:
             id="unknown-charset-is-utf8",
         ),
         pytest.param(
+            b"Content-Type: text/plain; charset=base64\n\nK\xc3\xb8benhavn",
+            "København",
+            id="bytes-codec-is-utf8",
+        ),
+        pytest.param(
+            b"Content-Type: text/plain; charset=idna\n\nK\xc3\xb8benhavn" + b"n" * 64,
+            "København" + "n" * 64,
+            id="idna-is-utf8",  # the codec raises whatever the error handler
+        ),
+        pytest.param(
+            b"Content-Type: text/plain; charset=punycode\n\nK\xc3\xb8benhavn",
+            "København",
+            id="punycode-is-utf8",  # the codec takes quadratic time
+        ),
+        pytest.param(
+            b"Content-Type: text/plain; charset*=us-ascii'en'iso-8859-1\n\nK\xf8benhavn",
+            "København",
+            id="rfc2231-charset",
+        ),
+        pytest.param(
             b"Content-Type: text/plain; charset=utf-8\n\nK\xf8benhavn",
             "K\ufffdbenhavn",
             id="invalid-bytes-replaced",
@@ -317,3 +346,78 @@ def test_part_text(raw: bytes, expected: str) -> None:
 )
 def test_header_text(raw: bytes, name: str, expected: str | None) -> None:
     assert header_text(read_message(raw), name) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("plain text", "plain text", id="no-words"),
+        pytest.param(
+            "=?ISO-8859-1?Q?Andr=E9?= Pirard", "André Pirard", id="q-then-text"
+        ),
+        pytest.param("=?utf-8?B?R3LDvMOfZQ==?=", "Grüße", id="b"),
+        pytest.param("=?utf-8?B?R3LDvMOfZQ?=", "Grüße", id="b-missing-padding"),
+        pytest.param("=?utf-8?q?a_b?=", "a b", id="q-underscore-is-space"),
+        pytest.param(
+            "=?utf-8?q?a?=  \t=?utf-8?q?b?=", "ab", id="space-between-words-dropped"
+        ),
+        pytest.param("x =?utf-8?q?a?= y", "x a y", id="space-around-text-kept"),
+        pytest.param("=?utf-8*de?q?Gr=C3=BC=C3=9Fe?=", "Grüße", id="rfc2231-language"),
+        pytest.param("=?x-klingon?q?abc?=", "abc", id="unknown-charset-is-utf8"),
+        pytest.param(
+            "=?utf-8?b?QUJDR?= =?utf-8?q?ok?=", "=?utf-8?b?QUJDR?= ok", id="bad-b-kept"
+        ),
+        pytest.param(
+            "=?utf-8?q?caf\xe9?=", "=?utf-8?q?caf\xe9?=", id="non-ascii-q-kept"
+        ),
+        pytest.param("=?utf-8?q?a?=" * 200, "a" * 200, id="200-words"),
+    ],
+)
+def test_decode_words(value: str, expected: str) -> None:
+    assert decode_words(value, "Subject") == expected
+
+
+def test_decode_words_refuses_more_than_200() -> None:
+    with pytest.raises(PayloadInvalid) as caught:
+        decode_words("=?utf-8?q?a?=" * 201, "Subject")
+    assert (caught.value.field, caught.value.reason) == (
+        "Subject",
+        "more than 200 RFC 2047 encoded words",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(
+            b'Content-Disposition: attachment; filename="a.pdf"\n\n',
+            "a.pdf",
+            id="plain",
+        ),
+        pytest.param(
+            b"Content-Disposition: attachment; filename*=utf-8''%C3%9Cbersicht.csv\n\n",
+            "Übersicht.csv",
+            id="rfc2231",
+        ),
+        pytest.param(
+            b"Content-Disposition: attachment;\n"
+            b' filename="=?utf-8?q?R=C3=A9sum=C3=A9?=\n =?utf-8?q?.pdf?="\n\n',
+            "Résumé.pdf",
+            id="rfc2047-folded",
+        ),
+        pytest.param(
+            b'Content-Disposition: attachment; filename="\xc3\x9cbersicht.csv"\n\n',
+            "Übersicht.csv",
+            id="raw-utf8",
+        ),
+        pytest.param(
+            b'Content-Type: image/png; name="logo.png"\n\n', "logo.png", id="ct-name"
+        ),
+        pytest.param(
+            b'Content-Disposition: attachment; filename=""\n\n', None, id="blank"
+        ),
+        pytest.param(b"Content-Disposition: attachment\n\n", None, id="absent"),
+    ],
+)
+def test_attachment_filename(raw: bytes, expected: str | None) -> None:
+    assert attachment_filename(read_message(raw)) == expected

@@ -37,13 +37,6 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     report_multiple_bugs=False,
 )
-# The MIME-parsing internals (being rewritten elsewhere) still raise on some inputs;
-# see test_poison.py::test_known_mime_internals_failures. Remove with the fix.
-MIME_INTERNALS = pytest.mark.xfail(
-    raises=(AttributeError, ValueError),
-    strict=False,
-    reason="stdlib get_body on boundary-less multipart; NUL in a charset name",
-)
 # Bytes that have broken parsers before: NULs and surrogates (raw and escaped),
 # invalid UTF-8, structure characters, long runs, edge-of-range dates and numbers.
 INTERESTING = [
@@ -225,7 +218,7 @@ def mutated_form(draw: st.DrawFn, body: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=MIME_INTERNALS) if n == "mime" else n for n in SAMPLES],
+    list(SAMPLES),
 )
 @FUZZ
 @given(data=st.data())

@@ -425,19 +425,20 @@ def test_parse_keeps_an_eml_upload_byte_for_byte() -> None:
     )
 
 
-def test_parse_orders_attachments_by_number() -> None:
-    def file(number: int) -> bytes:
-        return (
-            f'Content-Disposition: form-data; name="attachment-{number}"; filename="{number}.txt"'
-            f"\r\nContent-Type: text/plain\r\n\r\n{number}"
-        ).encode()
+def numbered_file(number: int) -> bytes:
+    return (
+        f'Content-Disposition: form-data; name="attachment-{number}";'
+        f' filename="{number}.txt"\r\nContent-Type: text/plain\r\n\r\n{number}'
+    ).encode()
 
+
+def test_parse_orders_attachments_by_number() -> None:
     count = b'Content-Disposition: form-data; name="attachment-count"\r\n\r\n10'
     body = multipart(
         MESSAGE_ID_PART,
         FROM_PART,
         count,
-        *(file(n) for n in (10, 2, 1, 3, 4, 5, 6, 7, 8, 9)),
+        *(numbered_file(n) for n in (10, 2, 1, 3, 4, 5, 6, 7, 8, 9)),
     )
     [message] = mailgun.parse(body, MULTIPART_XYZ).messages
     assert [a.filename for a in message.attachments] == [
@@ -511,6 +512,25 @@ def test_parse_orders_attachments_by_number() -> None:
             "content-type",
             "expected a form, got no content-type",
             id="no-content-type",
+        ),
+        pytest.param(
+            multipart(
+                MESSAGE_ID_PART,
+                FROM_PART,
+                *(numbered_file(n) for n in range(1, 102)),
+                b'Content-Disposition: form-data; name="attachment-count"\r\n\r\n101',
+            ),
+            MULTIPART_XYZ,
+            "attachments",
+            "more than 100",
+            id="101-attachments",
+        ),
+        pytest.param(
+            multipart(*[MESSAGE_ID_PART, FROM_PART] * 30_000),
+            MULTIPART_XYZ,
+            "body",
+            "more than 500 MIME parts",
+            id="60k-form-parts",
         ),
     ],
 )

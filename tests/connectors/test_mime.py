@@ -382,3 +382,111 @@ def test_parse_rejects(body: bytes, field: str, reason: str) -> None:
     with pytest.raises(PayloadInvalid) as caught:
         parse_one(body)
     assert (caught.value.field, caught.value.reason) == (field, reason)
+
+
+# Hostile messages, built by byte repetition so that making them costs nothing.
+def nested(depth: int) -> bytes:
+    """`depth` multiparts, each the only part of the one above, then a text part."""
+    opens = b"".join(
+        b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i)
+        for i in range(depth)
+    )
+    closes = b"".join(b"\n--b%d--" % i for i in reversed(range(depth)))
+    return b"From: a@x.test\n" + opens + b"Content-Type: text/plain\n\nhi" + closes
+
+
+def flat(parts: int, part: bytes) -> bytes:
+    return (
+        b"From: a@x.test\nContent-Type: multipart/mixed; boundary=b\n\n"
+        + (b"--b\n" + part + b"\n") * parts
+        + b"--b--\n"
+    )
+
+
+def encoded_words(count: int) -> bytes:
+    return b"=?utf-8?q?a?= " * count
+
+
+INLINE = b"Content-Disposition: inline\n\nx"
+ATTACHED = b"Content-Disposition: attachment; filename=a.txt\n\nx"
+
+
+def named(filename: bytes) -> bytes:
+    return b'Content-Disposition: attachment; filename="' + filename + b'"\n\nx'
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        pytest.param(
+            nested(3_000), "body", "MIME parts nested deeper than 20", id="deep"
+        ),
+        pytest.param(
+            nested(21), "body", "MIME parts nested deeper than 20", id="depth-21"
+        ),
+        pytest.param(
+            flat(60_000, INLINE), "body", "more than 500 MIME parts", id="60k-parts"
+        ),
+        pytest.param(
+            flat(101, ATTACHED), "attachments", "more than 100", id="101-attachments"
+        ),
+        pytest.param(
+            b"From: a@x.test\nSubject: " + encoded_words(20_000) + b"\n\nhi",
+            "Subject",
+            "more than 200 RFC 2047 encoded words",
+            id="subject-20k-encoded-words",
+        ),
+        pytest.param(
+            flat(1, named(encoded_words(20_000))),
+            "filename",
+            "more than 200 RFC 2047 encoded words",
+            id="filename-20k-encoded-words",
+        ),
+        pytest.param(
+            b"From: " + encoded_words(20_000) + b"<a@x.test>\n\nhi",
+            "From",
+            "more than 200 RFC 2047 encoded words",
+            id="display-name-20k-encoded-words",
+        ),
+        pytest.param(
+            b"From: a@x.test\nContent-Type: multipart/mixed; boundary=b"
+            + b"; x=y" * 100_000
+            + b"\n\n--b\n\nhi\n--b--\n",
+            "Content-Type",
+            "more than 100 parameters",
+            id="100k-content-type-parameters",
+        ),
+        pytest.param(
+            b"From: a@x.test\nContent-Type: multipart/mixed; boundary*=punycode''"
+            + b"a" * 2_000_000
+            + b"\n\nhi\n",
+            "Content-Type",
+            "boundary longer than 200 characters",
+            id="2mb-boundary",
+        ),
+    ],
+)
+def test_parse_refuses_hostile_structure(body: bytes, field: str, reason: str) -> None:
+    with pytest.raises(PayloadInvalid) as caught:
+        parse_one(body)
+    assert (caught.value.field, caught.value.reason) == (field, reason)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(nested(20), (0, "hi", None), id="depth-20"),
+        pytest.param(flat(500, INLINE), (0, "x", None), id="500-parts"),
+        pytest.param(flat(100, ATTACHED), (100, "", None), id="100-attachments"),
+        pytest.param(
+            b"From: a@x.test\nSubject: " + encoded_words(200) + b"\n\nhi",
+            (0, "hi", "a" * 200),
+            id="subject-200-encoded-words",
+        ),
+    ],
+)
+def test_parse_accepts_up_to_the_limits(
+    body: bytes, expected: tuple[int, str, str | None]
+) -> None:
+    message = parse_one(body)
+    assert (len(message.attachments), message.text, message.subject) == expected

@@ -19,8 +19,8 @@ from sqlalchemy.engine import URL
 from structlog.testing import capture_logs
 
 from app.main import create_app
-from app.mock_kafka import MockKafkaCluster
-from app.webhook_client import SignedRequest
+from devtools.mock_kafka import MockKafkaCluster
+from devtools.payloads import SignedRequest
 from tests.conftest import AUTH, make_settings
 from tests.faults.postgres import LocalPostgres, free_port
 from tests.payloads import chat, post, sms, whatsapp
