@@ -35,12 +35,14 @@ def run_server(settings: Settings, host: str, port: int) -> None:
 
     from app import logs
     from app.main import create_app
+    from app.server import http_protocol
 
     logs.configure(settings.log_format)
     uvicorn.run(
         create_app(settings, freeze_gc=True),
         host=host,
         port=port,
+        http=http_protocol(settings),  # head limits, read timeouts: app/server/
         log_config=None,
         proxy_headers=True,
         server_header=False,

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     default_phone_region: str = "US"
     conversation_idle_hours: PositiveInt = 24
     max_body_bytes: PositiveInt = 10 * 1024 * 1024
+    max_header_bytes: PositiveInt = 32 * 1024  # request line + headers (431 beyond)
+    max_headers: PositiveInt = 100
+    header_timeout_seconds: PositiveFloat = 10.0  # slowloris: time to send the head
     attachment_dir: Path = Path("var/attachments")
     db_pool_size: PositiveInt = 10
     log_format: str = "console"  # "json" in production

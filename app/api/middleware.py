@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -15,6 +16,8 @@ from app.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 RETRY_AFTER_SECONDS = 5  # when the database is unavailable
+# An incoming X-Request-Id is echoed and logged only when short and plain; else ours.
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
 class BodyTooLarge(Exception):
@@ -35,7 +38,9 @@ class RequestContext:
             await self._app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode() or uuid.uuid4().hex
+        given = headers.get(b"x-request-id", b"")
+        is_usable = _REQUEST_ID.fullmatch(given) is not None
+        request_id = given.decode("ascii") if is_usable else uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = False
         status = 0
