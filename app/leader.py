@@ -19,8 +19,12 @@ async def leadership(
     channel: str,
     on_notify: Callable[..., object],
     application_name: str,
+    on_lost: Callable[[object], None] | None = None,
 ) -> AsyncIterator[asyncpg.Connection | None]:
-    """The leader's connection (listening on `channel`), or None when another holds it."""
+    """The leader's connection (listening on `channel`), or None when another holds it.
+
+    `on_lost` is called when the server or the network closes the connection: the
+    lock died with it, so the holder must stop acting as leader."""
     conn = await asyncpg.connect(
         dsn, server_settings={"application_name": application_name}
     )
@@ -28,8 +32,12 @@ async def leadership(
         if not await conn.fetchval(_TRY_LOCK, lock_key):
             yield None
             return
+        if on_lost is not None:
+            conn.add_termination_listener(on_lost)
         await conn.add_listener(channel, on_notify)
         yield conn
     finally:
+        if on_lost is not None:
+            conn.remove_termination_listener(on_lost)
         with contextlib.suppress(Exception):
             await conn.close(timeout=2)

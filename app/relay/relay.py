@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import structlog
 
+from app.leader import leadership
 from app.metrics import Metrics
 from app.relay.batch import (
     BatchResult,
@@ -28,7 +29,6 @@ from app.repositories.outbox import CHANNEL, Outbox
 
 log = structlog.get_logger(__name__)
 LOCK_KEY = 0x6F6D6E69726F7574  # "omnirout": one relay leader per database
-_LEADERSHIP = "SELECT pg_try_advisory_lock($1)"
 
 
 @dataclass(slots=True)
@@ -118,24 +118,23 @@ class Relay:
 
     @contextlib.asynccontextmanager
     async def _leadership(self) -> AsyncIterator[bool]:
-        conn = await asyncpg.connect(
-            self._dsn, server_settings={"application_name": "omniroute.relay"}
-        )
-        try:
-            is_leader = bool(await conn.fetchval(_LEADERSHIP, LOCK_KEY))
-            self.status.connect(is_leader=is_leader)
-            if is_leader:
-                conn.add_termination_listener(self._on_connection_lost)
-                await conn.add_listener(CHANNEL, self._on_notify)
+        async with leadership(
+            self._dsn,
+            LOCK_KEY,
+            channel=CHANNEL,
+            on_notify=self._on_notify,
+            application_name="omniroute.relay",
+            on_lost=self._on_connection_lost,
+        ) as conn:
+            self.status.connect(is_leader=conn is not None)
+            if conn is not None:
                 self._conn = conn
                 self._metrics.relay_leader.set(1)
                 log.info("relay.leading")
-            yield is_leader
-        finally:
-            self._conn = None
-            conn.remove_termination_listener(self._on_connection_lost)
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=2)
+            try:
+                yield conn is not None
+            finally:
+                self._conn = None
 
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
