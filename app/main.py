@@ -18,6 +18,7 @@ from app.api import (
     health,
     openapi,
     problems,
+    replies,
     routing_rules,
     webhooks,
 )
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         webhooks,
         customers,
         conversations,
+        replies,
         routing_rules,
         attachments,
         health,

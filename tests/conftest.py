@@ -30,6 +30,27 @@ SECRETS = {
     "email_webhook_secret": "email-test-webhook-secret",
     "chat_webhook_secret": "chat-test-webhook-secret",
 }
+# Every outbound channel configured, each provider "reachable" only at the discard
+# port: tests that send start their own provider servers and point these at them.
+NOWHERE = "http://127.0.0.1:9"
+OUTBOUND = {
+    "twilio_account_sid": "AC" + "0" * 32,
+    "twilio_api_base": NOWHERE,
+    "whatsapp_access_token": "whatsapp-test-token",
+    "whatsapp_phone_number_id": "106540352242922",
+    "meta_page_access_token": "page-test-token",
+    "meta_page_id": "1234567890",
+    "instagram_account_id": "17841400000000000",
+    "graph_api_base": NOWHERE,
+    "mailgun_api_key": "key-mailgun-test-api-key",
+    "mailgun_domain": "mg.omniroute.example.com",
+    "mailgun_api_base": NOWHERE,
+    "email_from": "support@omniroute.example.com",
+    "smtp_host": "127.0.0.1",
+    "telegram_bot_token": "123456:test-bot-token",
+    "telegram_api_base": NOWHERE,
+    "chat_delivery_url": NOWHERE + "/chat",
+}
 AUTH = {"Authorization": "Bearer test-token"}
 PUBLIC_BASE_URL = "https://omniroute.example.com"
 TABLES = "outbox, decisions, attachments, messages, conversations, customer_merges, identities, webhook_nonces, customers"
@@ -85,6 +106,7 @@ def make_settings(
         "public_base_url": PUBLIC_BASE_URL,
         "attachment_dir": attachment_dir,
         **SECRETS,
+        **OUTBOUND,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -13,7 +13,6 @@ from pydantic import (
     Field,
     WithJsonSchema,
     field_validator,
-    model_validator,
 )
 
 from app.api.openapi import STORABLE_OBJECT
@@ -179,7 +178,8 @@ class ReplyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(default="", max_length=32_000, pattern=NO_NUL)
+    # Required even with a template: the timeline shows it (and email/SMS send it).
+    text: str = Field(min_length=1, max_length=32_000, pattern=r"^[^\x00]*\S[^\x00]*$")
     channel: ChannelName | None = None
     agent_id: str | None = Field(
         default=None, max_length=128, pattern=r"^[A-Za-z0-9._@:-]{1,128}$"
@@ -189,12 +189,6 @@ class ReplyIn(BaseModel):
     client_message_id: str | None = Field(
         default=None, max_length=255, pattern=r"^[\x21-\x7e]+$"
     )
-
-    @model_validator(mode="after")
-    def _something_to_send(self) -> ReplyIn:
-        if not self.text.strip() and self.template is None and not self.attachments:
-            raise ValueError("give text, a template or attachments")
-        return self
 
     def request(
         self, conversation_id: uuid.UUID, idempotency_key: str | None

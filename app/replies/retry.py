@@ -39,7 +39,7 @@ async def retry(
             raise NotRetryable(
                 f"message {message_id} is {row.status}; only unknown or failed"
                 " messages are sent again",
-                status=row.status,
+                message_status=row.status,
             )
         await replies.set_status(row.id, Status.queued, now)
         await Dispatches(conn).renew(row.id)

@@ -110,6 +110,27 @@ class Rows:
         body = case.body
         if isinstance(body, dict) and _is_uuid(body.get("merge_customer_id")):
             body["merge_customer_id"] = self.other_customer_id
+        if case.path.endswith("/messages") and isinstance(body, dict):
+            # Which channels the customer has and which keys were used are server
+            # state, like ids: a seeded reply answers on the conversation's own
+            # channel with a key never used before (reuse and absent channels are
+            # documented 422s, covered by tests/api/test_replies.py).
+            # Only schema-valid values are swapped: a negative case stays negative.
+            if isinstance(body.get("channel"), str) and body["channel"] in _CHANNELS:
+                body["channel"] = None
+            if _is_key(body.get("client_message_id")):
+                body["client_message_id"] = uuid.uuid4().hex
+            for name in list(case.headers or {}):
+                if name.lower() == "idempotency-key" and _is_key(case.headers[name]):
+                    case.headers[name] = uuid.uuid4().hex
+
+
+_CHANNELS = {"sms", "whatsapp", "email", "messenger", "instagram", "chat", "telegram"}
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def _is_key(value: object) -> bool:
+    return isinstance(value, str) and _KEY.fullmatch(value) is not None
 
 
 def _is_uuid(value: object) -> bool:
