@@ -105,6 +105,11 @@ class AttachmentOut(BaseModel):
     url: str | None
 
 
+class EditOut(BaseModel):
+    text: str = Field(description="The text as it was before this edit")
+    edited_at: datetime = Field(description="When the edit replaced it")
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -124,6 +129,10 @@ class MessageOut(BaseModel):
     sent_at: datetime
     received_at: datetime
     in_reply_to: str | None
+    edit_history: list[EditOut] = Field(
+        description="Texts the sender's edits replaced, oldest first; `text` is the"
+        " newest version"
+    )
 
 
 class TimelineOut(BaseModel):
@@ -166,6 +175,9 @@ def _message_json(view: MessageView, base_url: str) -> dict[str, object]:
         "sent_at": view.sent_at,
         "received_at": view.received_at,
         "in_reply_to": view.in_reply_to,
+        "edit_history": [
+            {"text": e.text, "edited_at": e.edited_at} for e in view.edit_history
+        ],
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ import asyncpg
 _COLUMNS = (
     "id, customer_id, conversation_id, channel, direction, provider, provider_message_id,"
     " content_type, sender_kind, sender_value, sender_name, subject, text, full_text,"
-    " sent_at, received_at, in_reply_to"
+    " sent_at, received_at, in_reply_to, edit_history"
 )
 _ATTACHMENT_COLUMNS = "id, filename, content_type, size, sha256, url, provider_media_id"
 _ATTACHMENTS_OF = (
@@ -32,6 +33,14 @@ class AttachmentView:
     sha256: str | None
     url: str | None
     provider_media_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EditView:
+    """A text an edit replaced, and when (oldest first in `MessageView.edit_history`)."""
+
+    text: str
+    edited_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +63,7 @@ class MessageView:
     received_at: datetime
     in_reply_to: str | None
     attachments: tuple[AttachmentView, ...] = ()
+    edit_history: tuple[EditView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,7 +105,11 @@ class Timeline:
         rows = await self._conn.fetch(sql, *args)
         attachments = await self._attachments_of([r["id"] for r in rows])
         return [
-            MessageView(**dict(r), attachments=tuple(attachments.get(r["id"], ())))
+            MessageView(
+                **{k: v for k, v in r.items() if k != "edit_history"},
+                attachments=tuple(attachments.get(r["id"], ())),
+                edit_history=_edits(r["edit_history"]),
+            )
             for r in rows
         ]
 
@@ -111,3 +125,11 @@ class Timeline:
             for row in await self._conn.fetch(_ATTACHMENTS_OF, message_ids):
                 grouped[row["message_id"]].append(AttachmentView(*tuple(row)[1:]))
         return grouped
+
+
+def _edits(document: str) -> tuple[EditView, ...]:
+    """The jsonb edit history (asyncpg hands jsonb over as text)."""
+    return tuple(
+        EditView(entry["text"], datetime.fromisoformat(entry["edited_at"]))
+        for entry in json.loads(document)
+    )
