@@ -29,6 +29,7 @@ SECRETS = {
     "mailgun_signing_key": "key-mailgun-test-signing-key",
     "email_webhook_secret": "email-test-webhook-secret",
     "chat_webhook_secret": "chat-test-webhook-secret",
+    "telegram_secret_token": "telegram-test-secret-token",
 }
 AUTH = {"Authorization": "Bearer test-token"}
 PUBLIC_BASE_URL = "https://omniroute.example.com"

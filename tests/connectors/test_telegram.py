@@ -20,6 +20,7 @@ from connectors.model import (
     SignatureInvalid,
     WebhookRequest,
 )
+from devtools.payloads import telegram_message
 from tests.connectors.storable import parsed_problems, problems
 
 DATA = Path(__file__).parent.parent / "data" / "telegram"
@@ -689,3 +690,42 @@ def test_poison_is_refused(body: bytes, field: str) -> None:
         telegram.parse(body, {})
 
     assert caught.value.field == field
+
+
+# --- the devtools builder (demo, tests, benchmarks) speaks the same format -----------
+
+
+@pytest.mark.parametrize(
+    ("options", "check"),
+    [
+        pytest.param({}, lambda m: m.edited_at is None, id="message"),
+        pytest.param(
+            {"edit_date": 1739321100},
+            lambda m: m.edited_at == datetime(2025, 2, 12, 0, 45, tzinfo=UTC),
+            id="edit",
+        ),
+        pytest.param(
+            {"text": None, "contact": {"phone_number": "14155550100", "user_id": 5}},
+            lambda m: m.linked_identities[0].value == "+14155550100",
+            id="own-contact",
+        ),
+        pytest.param(
+            {"chat_id": -1001234567890, "message_id": 3},
+            lambda m: m.provider_message_id == "-1001234567890:3",
+            id="group",
+        ),
+    ],
+)
+def test_devtools_builder_round_trips(options: dict[str, object], check) -> None:
+    fields: dict[str, object] = {"text": "hi", "date": 1739321024} | options
+    signed = telegram_message(SECRET, 5, **fields)  # type: ignore[arg-type]
+    req = WebhookRequest(
+        body=signed.body,
+        headers={name.lower(): value for name, value in signed.headers.items()},
+        url=URL,
+        received_at=AT,
+    )
+
+    telegram.verify(req, SECRET)
+    assert signed.path == "/webhooks/telegram"
+    assert check(one(req.body))
