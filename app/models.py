@@ -185,6 +185,12 @@ class Message(Base):
     )
     sent_at: Mapped[datetime]
     received_at: Mapped[datetime]
+    # Texts replaced by edits, oldest first: [{"text", "edited_at"}], `edited_at` being
+    # when that text was replaced (ISO 8601, UTC).
+    edit_history: Mapped[list[dict[str, str]]] = mapped_column(
+        JSONB, server_default=sql("'[]'::jsonb")
+    )
+    edited_at: Mapped[datetime | None]  # the edit that wrote `text`; None: as sent
     # Outbound only: delivery status and its transitions, the agent, the failure.
     status: Mapped[str | None] = mapped_column(String(16))
     status_history: Mapped[list[dict[str, object]]] = mapped_column(

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     mailgun_signing_key: SecretStr | None = None
     email_webhook_secret: SecretStr | None = None
     chat_webhook_secret: SecretStr | None = None
+    telegram_secret_token: SecretStr | None = None  # setWebhook's secret_token
     default_phone_region: str = "US"
     conversation_idle_hours: PositiveInt = 24
     max_body_bytes: PositiveInt = 10 * 1024 * 1024

@@ -15,6 +15,7 @@ class Channel(StrEnum):
     messenger = "messenger"
     instagram = "instagram"
     chat = "chat"
+    telegram = "telegram"
 
 
 class IdentityKind(StrEnum):
@@ -24,6 +25,7 @@ class IdentityKind(StrEnum):
     messenger = "messenger"  # page-scoped id (PSID)
     instagram = "instagram"  # Instagram-scoped id (IGSID)
     chat = "chat"  # website chat visitor id
+    telegram = "telegram"  # Telegram user id (`from.id`), as text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +75,9 @@ class InboundMessage:
     locale: str | None = None
     recipient: str | None = None  # our address / number / page the message was sent to
     content_type: str = "text"  # text, image, location, reaction, button, ...
+    # Set: a new version of the message already stored under `provider_message_id`,
+    # edited at this (aware) time; app/ keeps the newest text and the older ones.
+    edited_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from connectors import chat, mailgun, meta, mime, twilio
+from connectors import chat, mailgun, meta, mime, telegram, twilio
 from connectors.model import Parsed, WebhookRequest
 
 
@@ -55,4 +55,13 @@ CONNECTORS: Final = (
         "mime", "/webhooks/email/mime", "email_webhook_secret", mime.verify, mime.parse
     ),
     Connector("chat", "/webhooks/chat", "chat_webhook_secret", chat.verify, chat.parse),
+    # No replay_key: Telegram redelivers an update with the same update_id until it
+    # gets a 2xx, and that must be a duplicate 200; the message key dedups it.
+    Connector(
+        "telegram",
+        "/webhooks/telegram",
+        "telegram_secret_token",
+        telegram.verify,
+        telegram.parse,
+    ),
 )

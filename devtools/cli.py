@@ -27,6 +27,7 @@ DEV_SECRETS = {
     "OMNIROUTE_MAILGUN_SIGNING_KEY": "dev-mailgun-signing-key",
     "OMNIROUTE_EMAIL_WEBHOOK_SECRET": "dev-email-webhook-secret",
     "OMNIROUTE_CHAT_WEBHOOK_SECRET": "dev-chat-webhook-secret",
+    "OMNIROUTE_TELEGRAM_SECRET_TOKEN": "dev-telegram-secret-token",
 }
 
 

@@ -19,7 +19,7 @@ from email.utils import format_datetime
 from typing import Final
 from urllib.parse import urlencode
 
-from connectors import mailgun, twilio
+from connectors import mailgun, telegram, twilio
 from connectors.signing import sign_body
 
 OUR_NUMBER: Final = "+14155550000"
@@ -100,6 +100,19 @@ def mailgun_request(
         "/webhooks/email/mailgun",
         urlencode(signed).encode(),
         {"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+def telegram_request(secret_token: str, update: Mapping[str, object]) -> SignedRequest:
+    """An Update as the Bot API posts it: the setWebhook secret_token in a header."""
+    # https://core.telegram.org/bots/api#setwebhook
+    return SignedRequest(
+        "/webhooks/telegram",
+        json.dumps(update).encode(),
+        {
+            "Content-Type": "application/json",
+            telegram.SECRET_HEADER: secret_token,
+        },
     )
 
 
@@ -254,6 +267,56 @@ def chat_message(
     if locale:
         document["locale"] = locale
     return chat_request(secret, document)
+
+
+def telegram_message(
+    secret_token: str,
+    user_id: int,
+    text: str | None,
+    *,
+    message_id: int | None = None,
+    chat_id: int | None = None,
+    update_id: int | None = None,
+    first_name: str = "Ana",
+    last_name: str | None = None,
+    language_code: str | None = None,
+    date: int | None = None,
+    edit_date: int | None = None,
+    contact: Mapping[str, object] | None = None,
+) -> SignedRequest:
+    """A `message` Update from user `user_id` (in their private chat unless `chat_id`).
+
+    With `edit_date` it is an `edited_message` Update: the new version of the message
+    `message_id`, edited then. `contact` is a Contact object (phone_number, user_id).
+    """
+    # https://core.telegram.org/bots/api#update, #message
+    sender: dict[str, object] = {
+        "id": user_id,
+        "is_bot": False,
+        "first_name": first_name,
+    }
+    if last_name:
+        sender["last_name"] = last_name
+    if language_code:
+        sender["language_code"] = language_code
+    message: dict[str, object] = {
+        "message_id": message_id or secrets.randbelow(2**31),
+        "from": sender,
+        "chat": {
+            "id": chat_id or user_id,
+            "type": "private" if chat_id in (None, user_id) else "group",
+        },
+        "date": date or int(datetime.now(UTC).timestamp()),
+    }
+    if text is not None:
+        message["text"] = text
+    if contact is not None:
+        message["contact"] = {"first_name": first_name, **contact}
+    if edit_date is not None:
+        message["edit_date"] = edit_date
+    kind = "message" if edit_date is None else "edited_message"
+    update = {"update_id": update_id or secrets.randbelow(2**31), kind: message}
+    return telegram_request(secret_token, update)
 
 
 def mime_email(

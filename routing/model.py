@@ -8,7 +8,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-CHANNELS = ("email", "sms", "whatsapp", "messenger", "instagram", "chat")
+CHANNELS = ("email", "sms", "whatsapp", "messenger", "instagram", "chat", "telegram")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 

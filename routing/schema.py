@@ -85,7 +85,9 @@ _Ranges = Annotated[tuple[_TimeRange, ...], BeforeValidator(_listify)]
 _RuleId = Annotated[
     str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
 ]
-_Channel = Literal["email", "sms", "whatsapp", "messenger", "instagram", "chat"]
+_Channel = Literal[
+    "email", "sms", "whatsapp", "messenger", "instagram", "chat", "telegram"
+]
 _Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 

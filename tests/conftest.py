@@ -29,6 +29,7 @@ SECRETS = {
     "mailgun_signing_key": "key-mailgun-test-signing-key",
     "email_webhook_secret": "email-test-webhook-secret",
     "chat_webhook_secret": "chat-test-webhook-secret",
+    "telegram_secret_token": "telegram-test-secret-token",
 }
 # Every outbound channel configured, each provider "reachable" only at the discard
 # port: tests that send start their own provider servers and point these at them.

@@ -10,6 +10,7 @@ from devtools.payloads import (
     SignedRequest,
     chat_message,
     mime_email,
+    telegram_message,
     twilio_message,
     whatsapp_message,
 )
@@ -17,6 +18,8 @@ from tests.conftest import PUBLIC_BASE_URL, SECRETS
 
 sms = partial(twilio_message, PUBLIC_BASE_URL, str(SECRETS["twilio_auth_token"]))
 chat = partial(chat_message, str(SECRETS["chat_webhook_secret"]))
+TELEGRAM_SECRET = str(SECRETS["telegram_secret_token"])
+telegram = partial(telegram_message, TELEGRAM_SECRET)
 
 
 def whatsapp(

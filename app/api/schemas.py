@@ -128,6 +128,11 @@ class MessageError(BaseModel):
     message: str | None
 
 
+class EditOut(BaseModel):
+    text: str = Field(description="The text as it was before this edit")
+    edited_at: datetime = Field(description="When the edit replaced it")
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -151,6 +156,10 @@ class MessageOut(BaseModel):
     status_history: list[StatusChange]
     agent_id: str | None
     error: MessageError | None
+    edit_history: list[EditOut] = Field(
+        description="Texts the sender's edits replaced, oldest first; `text` is the"
+        " newest version"
+    )
 
 
 class TemplateIn(BaseModel):
@@ -263,6 +272,9 @@ def _message_json(view: MessageView, base_url: str) -> dict[str, object]:
         "status_history": view.status_history,
         "agent_id": view.agent_id,
         "error": _error_json(view),
+        "edit_history": [
+            {"text": e.text, "edited_at": e.edited_at} for e in view.edit_history
+        ],
     }
 
 

@@ -19,7 +19,7 @@ async def resolve_customer(
     customers = Customers(conn)
     customer = await _find_or_create(customers, msg.sender)
     for claim in msg.linked_identities:
-        customer = await _link(conn, customers, customer, claim, now, events)
+        customer = await _link(conn, customers, customer, claim, now, events, msg)
     return customer
 
 
@@ -41,6 +41,7 @@ async def _link(
     claim: IdentityClaim,
     now: datetime,
     events: EventConfig,
+    msg: InboundMessage,
 ) -> LockedCustomer:
     """Attach a linked identity; a verified one owned elsewhere merges the two customers."""
     if not claim.verified:
@@ -54,7 +55,12 @@ async def _link(
     owner = await customers.lock(owner_id)
     if owner.id == customer.id:
         return customer
-    reason = f"verified chat visitor claimed {claim.kind.value} {claim.value}"
+    who = (
+        "verified chat visitor"
+        if msg.channel.value == "chat"
+        else f"{msg.channel.value} sender's own contact"
+    )
+    reason = f"{who} claimed {claim.kind.value} {claim.value}"
     # The customer that already holds the verified identity survives.
     await merge_customers(conn, owner.id, customer.id, reason, now, events)
     return await customers.lock(owner.id)  # re-read: the merge may close a conversation

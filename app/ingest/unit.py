@@ -1,5 +1,6 @@
 """The unit of work for one inbound message: identity, conversation, message, decision
-and its event, in one transaction; idempotent on the provider's message id."""
+and its event, in one transaction; idempotent on the provider's message id. An edit
+(`edited_at` set) revises the stored message instead, or is stored as new if none is."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from app.ingest.placement import place
 from app.ingest.stitching import resolve_customer
 from app.repositories.conversations import Conversations
 from app.repositories.customers import LockedCustomer
-from app.repositories.messages import Messages, NewMessage, StoredAttachment
+from app.repositories.messages import Messages, NewMessage, Revision, StoredAttachment
 from app.repositories.nonces import Nonces
 from app.rules_state import RulesHolder
 from connectors.identity import canonical
@@ -59,6 +60,10 @@ class ReplayRejected(Problem):
 
 class _Duplicate(Exception):
     """The message row already exists: roll the whole unit back."""
+
+
+class _LostEditRace(Exception):
+    """An edit's message was stored concurrently: roll back, retry as an edit of it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,7 +134,7 @@ class Ingestor:
                 return await self._attempt(msg, facts, attachments, connector, nonce)
             except _Duplicate:
                 return IngestResult(Outcome.duplicate)
-            except _RETRYABLE:
+            except (*_RETRYABLE, _LostEditRace):
                 if attempt == _ATTEMPTS:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -154,15 +159,24 @@ class Ingestor:
         nonce: str | None,
     ) -> IngestResult:
         now = facts.received_at
+        edited_at = (
+            None if msg.edited_at is None else effective_sent_at(msg.edited_at, now)
+        )
         async with self._db.transaction() as conn:
+            edited = None if edited_at is None else await _edit(conn, msg, edited_at)
+            if edited is not None:
+                return edited
             if nonce is not None:
                 await _check_nonce(conn, msg, connector, nonce)
             customer = await resolve_customer(conn, msg, now, self._routing.events)
             new = await self._place_and_decide(conn, customer, msg, facts)
             messages = Messages(conn)
             if not await messages.insert(new):
-                raise _Duplicate
+                # An edit must not be lost to its message's concurrent first delivery.
+                raise _Duplicate if edited_at is None else _LostEditRace
             await messages.add_attachments(new.id, attachments)
+            if edited_at is not None:  # an edit of a message we never received
+                await messages.mark_edited(new.id, edited_at)
         return IngestResult(
             Outcome.stored, new.id, customer.id, new.conversation_id, new.decision
         )
@@ -203,6 +217,29 @@ class Ingestor:
             decision_id=ctx.decision_id,
             event=routing_decision(self._routing.events, ctx, decision),
         )
+
+
+async def _edit(
+    conn: asyncpg.Connection, msg: InboundMessage, edited_at: datetime
+) -> IngestResult | None:
+    """Apply a newer version of a stored message; None when it was never stored.
+
+    The newest edit by `edited_at` wins: a redelivered edit, or one older than the
+    text held (a late retry), changes nothing. The replaced text joins the history.
+    """
+    messages = Messages(conn)
+    target = await messages.lock_for_edit(msg.provider, msg.provider_message_id)
+    if target is None:
+        return None
+    if target.edited_at is not None and edited_at <= target.edited_at:
+        raise _Duplicate
+    full_text = msg.full_text if msg.full_text is not None else msg.text
+    await messages.revise(
+        target, Revision(text=msg.text, full_text=full_text, edited_at=edited_at)
+    )
+    # The same text again (Telegram also sends edits of fields we do not keep).
+    outcome = Outcome.stored if msg.text != target.text else Outcome.duplicate
+    return IngestResult(outcome, target.id, target.customer_id, target.conversation_id)
 
 
 async def _check_nonce(

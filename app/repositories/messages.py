@@ -6,10 +6,11 @@ the relay's wake-up in one round trip (shared/perf-notes.md: each round trip cos
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -44,6 +45,16 @@ _INSERT_ATTACHMENT = (
 )
 _EXISTS = "SELECT 1 FROM messages WHERE provider = $1 AND provider_message_id = $2"
 _MOVE = "UPDATE messages SET customer_id = $1 WHERE customer_id = $2"
+_LOCK_FOR_EDIT = (
+    "SELECT id, customer_id, conversation_id, text, edited_at FROM messages"
+    " WHERE provider = $1 AND provider_message_id = $2 FOR UPDATE"
+)
+# $5: the entry for the replaced text, or an empty array when the text is unchanged.
+_REVISE = (
+    "UPDATE messages SET text = $2, full_text = $3, edited_at = $4,"
+    " edit_history = edit_history || $5::jsonb WHERE id = $1"
+)
+_MARK_EDITED = "UPDATE messages SET edited_at = $2 WHERE id = $1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +78,26 @@ class NewMessage:
     decision: Decision
     decision_id: uuid.UUID
     event: OutboxRow
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EditTarget:
+    """A stored message about to be edited, row-locked until the transaction ends."""
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    conversation_id: uuid.UUID
+    text: str
+    edited_at: datetime | None  # the edit that wrote `text`; None: as first sent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revision:
+    """A newer text for a message; the replaced one goes to its edit history."""
+
+    text: str
+    full_text: str
+    edited_at: datetime
 
 
 class Messages:
@@ -98,6 +129,33 @@ class Messages:
 
     async def move_to(self, survivor: uuid.UUID, merged: uuid.UUID) -> None:
         await self._conn.execute(_MOVE, survivor, merged)
+
+    async def lock_for_edit(
+        self, provider: str, provider_message_id: str
+    ) -> EditTarget | None:
+        """The stored message, locked against concurrent edits; None if never stored."""
+        row = await self._conn.fetchrow(_LOCK_FOR_EDIT, provider, provider_message_id)
+        return EditTarget(**dict(row)) if row is not None else None
+
+    async def revise(self, target: EditTarget, revision: Revision) -> None:
+        """Replace the text; the old one joins the history unless it is unchanged."""
+        replaced = (
+            [{"text": target.text, "edited_at": _iso_utc(revision.edited_at)}]
+            if revision.text != target.text
+            else []
+        )
+        await self._conn.execute(
+            _REVISE,
+            target.id,
+            revision.text,
+            revision.full_text,
+            revision.edited_at,
+            json.dumps(replaced),
+        )
+
+    async def mark_edited(self, message_id: uuid.UUID, edited_at: datetime) -> None:
+        """Record that a message stored from an edit holds that edit's text."""
+        await self._conn.execute(_MARK_EDITED, message_id, edited_at)
 
 
 def _message_args(new: NewMessage) -> tuple[object, ...]:
@@ -162,3 +220,7 @@ def _attachment_args(
         a.url,
         a.provider_media_id,
     )
+
+
+def _iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()

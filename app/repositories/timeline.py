@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,7 @@ _COLUMNS = (
     "id, customer_id, conversation_id, channel, direction, provider, provider_message_id,"
     " content_type, sender_kind, sender_value, sender_name, subject, text, full_text,"
     " sent_at, received_at, in_reply_to, status, status_history::text, agent_id,"
-    " error_code, error_message"
+    " error_code, error_message, edit_history"
 )
 _ATTACHMENT_COLUMNS = "id, filename, content_type, size, sha256, url, provider_media_id"
 _ATTACHMENTS_OF = (
@@ -35,6 +36,14 @@ class AttachmentView:
     sha256: str | None
     url: str | None
     provider_media_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EditView:
+    """A text an edit replaced, and when (oldest first in `MessageView.edit_history`)."""
+
+    text: str
+    edited_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +71,7 @@ class MessageView:
     error_code: str | None = None
     error_message: str | None = None
     attachments: tuple[AttachmentView, ...] = ()
+    edit_history: tuple[EditView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,4 +138,13 @@ class Timeline:
 def _view(row: asyncpg.Record, attachments: tuple[AttachmentView, ...]) -> MessageView:
     values = dict(row)
     values["status_history"] = tuple(orjson.loads(values["status_history"]))
+    values["edit_history"] = _edits(values["edit_history"])
     return MessageView(**values, attachments=attachments)
+
+
+def _edits(document: str) -> tuple[EditView, ...]:
+    """The jsonb edit history (asyncpg hands jsonb over as text)."""
+    return tuple(
+        EditView(entry["text"], datetime.fromisoformat(entry["edited_at"]))
+        for entry in json.loads(document)
+    )

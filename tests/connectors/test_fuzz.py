@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors import twilio
+from connectors import telegram, twilio
 from connectors.model import Parsed, PayloadInvalid, SignatureInvalid, WebhookRequest
 from connectors.registry import CONNECTORS, Connector
 from connectors.signing import sign_body
@@ -120,6 +120,8 @@ def signed(sample: Sample, body: bytes) -> WebhookRequest:
     elif name == "twilio":
         params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         headers["x-twilio-signature"] = twilio.expected_signature(URL, params, SECRET)
+    elif name == "telegram":  # setWebhook's secret_token, the same on every delivery
+        headers[telegram.SECRET_HEADER] = SECRET
     # mailgun: the signature is a form field over timestamp + token, left as sent.
     return WebhookRequest(
         body=body, headers=headers, url=URL, received_at=sample.received_at
