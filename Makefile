@@ -18,7 +18,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app connectors routing devtools
+	$(BIN)/mypy app connectors routing outbound devtools
 	$(BIN)/lint-imports
 
 test: lint
