@@ -261,7 +261,9 @@ def test_config_repr_hides_the_token() -> None:
             500,
             {},
             b"oops",
-            SendOutcome(verdict=Verdict.unknown, error_code="500", error_message="oops"),
+            SendOutcome(
+                verdict=Verdict.unknown, error_code="500", error_message="oops"
+            ),
             id="500",
         ),
         pytest.param(
