@@ -2,7 +2,7 @@
 
 Built with the standard library's `email` package under `email.policy.SMTP` (CRLF
 line ends, as SMTP needs): From, To, Subject, Date, Message-ID, In-Reply-To,
-References and one text/plain UTF-8 part. Subject and threading follow the same
+References and one text/plain UTF-8 part, quoted-printable. Subject and threading follow the same
 rules as the Mailgun sender (`outbound.email_reply`); attachments go as links at the
 end of the text. `date` is a parameter because this module reads no clock.
 """
@@ -47,5 +47,7 @@ def build_reply(
         message["In-Reply-To"] = parent
     if chain := email_reply.references(delivery):
         message["References"] = " ".join(chain)
-    message.set_content(text, charset="utf-8")
+    # Quoted-printable keeps the message 7-bit with short lines, so it needs no
+    # 8BITMIME from the server (RFC 6152) whatever the text holds.
+    message.set_content(text, charset="utf-8", cte="quoted-printable")
     return message

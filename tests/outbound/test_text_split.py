@@ -79,7 +79,7 @@ def test_split_telegram_limit(text: str, expected: tuple[str, ...]) -> None:
 
 
 def test_split_words_rejoin() -> None:
-    text = " ".join(f"word{n}" for n in range(2000))  # 17,889 characters
+    text = " ".join(f"word{n}" for n in range(2000))  # 16,889 characters
     parts = split(text, 4096, utf16_units)
     assert len(parts) == 5
     assert " ".join(parts) == text
