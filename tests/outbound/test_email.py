@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 import pytest
 
@@ -353,9 +354,11 @@ def test_mailgun_interpret(
 # --- SMTP (EmailMessage) --------------------------------------------------------------
 
 
-def parsed(delivery: Delivery, *, date: datetime = SENT_AT):
+def parsed(delivery: Delivery, *, date: datetime = SENT_AT) -> EmailMessage:
     built = email_message.build_reply(delivery, "help@acme.example", DOMAIN, date=date)
-    return message_from_bytes(bytes(built), policy=policy.default)
+    message = message_from_bytes(bytes(built), policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
 
 
 def test_build_reply_headers_and_body() -> None:

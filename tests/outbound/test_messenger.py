@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -148,7 +149,7 @@ def test_build_instagram_login_host() -> None:
     ],
 )
 def test_build_splits_long_text(
-    delivery: Delivery, limit: int, measure, count: int
+    delivery: Delivery, limit: int, measure: Callable[[str], int], count: int
 ) -> None:
     calls = messenger.build(delivery, PAGE)
     texts = [c.json["message"]["text"] for c in calls if isinstance(c.json, dict)]
