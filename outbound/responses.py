@@ -106,34 +106,29 @@ def by_status(
     message: str | None = None,
     retry_seconds: float | None = None,
 ) -> SendOutcome:
-    """The outcome of a non-2xx answer; code defaults to the status, text to its phrase."""
+    """The outcome of a non-2xx answer; code defaults to the status, text to its phrase.
+
+    `retry_seconds` is a provider's own wait (Telegram's `retry_after`); without one,
+    a retry waits what `Retry-After` says.
+    """
+    verdict = _verdict(status)
+    if retry_seconds is None and verdict is Verdict.retry:
+        retry_seconds = retry_after(headers)
     return SendOutcome(
-        verdict=_verdict(status),
+        verdict=verdict,
         error_code=code or str(status),
         error_message=message or _phrase(status),
-        retry_after_seconds=retry_seconds
-        if retry_seconds is not None
-        else retry_after(headers)
-        if status in _RETRY_STATUSES
-        else None,
+        retry_after_seconds=retry_seconds,
     )
 
 
-def retry(
-    headers: Mapping[str, str],
-    *,
-    code: str,
-    message: str | None,
-    retry_seconds: float | None = None,
-) -> SendOutcome:
+def retry(headers: Mapping[str, str], *, code: str, message: str | None) -> SendOutcome:
     """A refusal that says nothing was done (a provider's throttling code)."""
     return SendOutcome(
         verdict=Verdict.retry,
         error_code=code,
         error_message=message,
-        retry_after_seconds=retry_seconds
-        if retry_seconds is not None
-        else retry_after(headers),
+        retry_after_seconds=retry_after(headers),
     )
 
 
