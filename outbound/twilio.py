@@ -2,8 +2,9 @@
 
 Create a Message: https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
 `POST {api_base}/2010-04-01/Accounts/{AccountSid}/Messages.json`, form-encoded, HTTP
-basic auth (Account SID, auth token). `Body` is up to 1,600 characters, so a longer
-text goes as several messages cut at paragraph, line or word breaks; `MediaUrl`
+basic auth (Account SID, auth token). `Body` is up to 1,600 characters (counted here
+in UTF-16 units, as UCS-2 SMS encoding counts an emoji as two), so a longer text goes
+as several messages cut at paragraph, line or word breaks; `MediaUrl`
 repeats, up to 10 per message; WhatsApp carries one media per message here, so each
 further attachment is its own message. WhatsApp templates are Content API templates:
 `ContentSid` plus `ContentVariables`, a JSON object `{"1": ..., "2": ...}`
@@ -59,7 +60,7 @@ def build(delivery: Delivery, config: Config) -> tuple[HttpCall, ...]:
         return (
             _call(config, [*base, *_template(delivery, config, delivery.template)]),
         )
-    texts = list(text_split.split(delivery.text, _MAX_BODY))
+    texts = list(text_split.split(delivery.text, _MAX_BODY, text_split.utf16_units))
     media = [link.url for link in delivery.attachments]
     groups = [[url] for url in media] if is_whatsapp else _at_most(media, delivery)
     if not texts and not groups:

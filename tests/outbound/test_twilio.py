@@ -136,6 +136,11 @@ def test_build_without_callback_or_sender_uses_default_from() -> None:
     )
 
 
+def test_build_counts_emoji_as_two_towards_1600() -> None:
+    calls = twilio.build(replace(SMS, text="😀" * 801), CONFIG)
+    assert [len(dict(c.form or ())["Body"]) for c in calls] == [800, 1]
+
+
 def test_build_long_text_goes_as_several_messages_of_at_most_1600() -> None:
     text = ("word " * 500).strip()  # 2,499 characters
     calls = twilio.build(replace(SMS, text=text, attachments=(PHOTO,)), CONFIG)
