@@ -25,6 +25,7 @@ from app.api import (
 from app.api.middleware import BodyLimit, RequestContext
 from app.attachment_store import AttachmentStore
 from app.db import Database
+from app.dispatch import running_dispatcher
 from app.events import EventConfig
 from app.ingest import Ingestor, IngestPolicy, Routing
 from app.metrics import Metrics
@@ -41,7 +42,45 @@ log = structlog.get_logger(__name__)
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    db = app.state.db = await Database.connect(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        db = app.state.db = await Database.connect(settings)
+        stack.push_async_callback(db.close)
+        events = await _build_ingest(app, settings, db)
+        dispatcher = app.state.dispatcher = await stack.enter_async_context(
+            running_dispatcher(settings, db, events)
+        )
+        relay = app.state.relay = make_relay(settings, app.state.metrics)
+        workers = [w for w in (relay, dispatcher) if w is not None]
+        tasks = [asyncio.create_task(w.run()) for w in workers]
+        sweeper = asyncio.create_task(
+            sweep_idle_forever(db, settings.conversation_idle_hours)
+        )
+        if app.state.freeze_gc:
+            # What start-up built (imports, models, compiled rules) lives as long as
+            # the process: keep it out of the cyclic GC's full collections, which
+            # otherwise re-scan ~130k objects and pause the loop for tens of ms.
+            gc.collect()
+            gc.freeze()
+        log.info(
+            "service.started",
+            webhooks_enabled=[
+                c.name for c in CONNECTORS if settings.secret(c.secret_setting)
+            ],
+            rules_version=app.state.rules.rules.version,
+            relay=relay is not None,
+            dispatcher=dispatcher is not None,
+        )
+        try:
+            yield
+        finally:
+            for worker in workers:
+                await worker.stop()
+            sweeper.cancel()
+            await asyncio.gather(sweeper, *tasks, return_exceptions=True)
+
+
+async def _build_ingest(app: FastAPI, settings: Settings, db: Database) -> EventConfig:
+    """Rules, language detector, event names and the ingest unit of work."""
     rules = app.state.rules = await asyncio.to_thread(
         RulesHolder, settings.routing_rules_file
     )
@@ -62,35 +101,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         ),
         Routing(rules=rules, detector=detector, events=events),
     )
-    relay = app.state.relay = make_relay(settings, app.state.metrics)
-    sweeper = asyncio.create_task(
-        sweep_idle_forever(db, settings.conversation_idle_hours)
-    )
-    relay_task = asyncio.create_task(relay.run()) if relay is not None else None
-    if app.state.freeze_gc:
-        # What start-up built (imports, models, compiled rules) lives as long as the
-        # process: take it out of the cyclic GC's full collections, which otherwise
-        # re-scan ~130k objects and pause the loop for tens of ms under load.
-        gc.collect()
-        gc.freeze()
-    log.info(
-        "service.started",
-        webhooks_enabled=[
-            c.name for c in CONNECTORS if settings.secret(c.secret_setting)
-        ],
-        rules_version=rules.rules.version,
-        relay=relay is not None,
-    )
-    try:
-        yield
-    finally:
-        if relay is not None:
-            await relay.stop()
-        sweeper.cancel()
-        await asyncio.gather(
-            sweeper, *([relay_task] if relay_task else []), return_exceptions=True
-        )
-        await db.close()
+    return events
 
 
 @functools.lru_cache(maxsize=4)

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_api_base: str = "https://api.telegram.org"
     chat_delivery_url: str | None = None
+    dispatch_enabled: bool = True  # false: this replica does not send replies
     send_max_attempts: PositiveInt = 5
     send_timeout_seconds: PositiveFloat = 10.0
     send_concurrency: PositiveInt = 16  # requests in flight per provider

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -85,6 +86,40 @@ class HttpCall:
     json: object | None = None
     auth: tuple[str, str] | None = None  # basic auth
     files: tuple[tuple[str, tuple[str, bytes, str]], ...] = field(default=())
+    content: bytes | None = None  # raw body sent byte for byte (a signed body)
+
+
+class SendRefused(Exception):
+    """`build` refuses a delivery it cannot turn into a request (the app answers 422).
+
+    Raised at accept time, before anything is sent, so nothing is lost: an unmapped
+    template, a missing sender, an attachment the channel cannot carry.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def combine(outcomes: Sequence[SendOutcome]) -> SendOutcome:
+    """One outcome for the calls of one delivery, interpreted in order.
+
+    All sent: sent, with every provider id in order. Otherwise the first call that
+    was not sent decides the verdict, error and retry delay, and the ids of the
+    calls before it are kept (those parts reached the provider: a retry should
+    resume after them, not start over).
+    """
+    if not outcomes:
+        raise ValueError("combine needs the outcome of at least one call")
+    sent_ids: list[str] = []
+    for outcome in outcomes:
+        if outcome.verdict is not Verdict.sent:
+            return replace(
+                outcome,
+                provider_message_ids=(*sent_ids, *outcome.provider_message_ids),
+            )
+        sent_ids.extend(outcome.provider_message_ids)
+    return SendOutcome(verdict=Verdict.sent, provider_message_ids=tuple(sent_ids))
 
 
 def delivery_to_json(delivery: Delivery) -> str:

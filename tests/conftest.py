@@ -108,6 +108,7 @@ def make_settings(
         "attachment_dir": attachment_dir,
         **SECRETS,
         **OUTBOUND,
+        "dispatch_enabled": False,  # tests of delivery start the dispatcher
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

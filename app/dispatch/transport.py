@@ -4,10 +4,11 @@ not written (safe to retry) or written without an answer (unknown: never re-sent
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import httpx
 
-from outbound.model import HttpCall, SendOutcome, Verdict
+from outbound.model import HttpCall, SendOutcome, Verdict, combine
 
 Interpret = Callable[[int, Mapping[str, str], bytes], SendOutcome]
 
@@ -24,8 +25,9 @@ async def execute(
             call.method,
             call.url,
             headers=list(call.headers),
-            data=dict(call.form) if call.form is not None else None,
+            data=_form(call.form) if call.form is not None else None,
             json=call.json,
+            content=call.content,
             auth=call.auth,
         )
     except _NOT_SENT as error:
@@ -43,25 +45,22 @@ async def execute(
     return interpret(response.status_code, response.headers, response.content)
 
 
-def combine(outcomes: list[SendOutcome]) -> SendOutcome:
-    """Several calls for one message (a split text, attachments): all sent, or the
-    first that was not, keeping the ids of the parts that were."""
-    sent_ids = tuple(i for o in outcomes for i in o.provider_message_ids)
-    for outcome in outcomes:
-        if outcome.verdict is not Verdict.sent:
-            if sent_ids and outcome.verdict is Verdict.retry:
-                # Part of it reached the customer: sending it all again would repeat it.
-                return SendOutcome(
-                    verdict=Verdict.unknown,
-                    provider_message_ids=sent_ids,
-                    error_code=outcome.error_code,
-                    error_message=f"partly sent: {outcome.error_message}",
-                )
-            return SendOutcome(
-                verdict=outcome.verdict,
-                provider_message_ids=sent_ids,
-                error_code=outcome.error_code,
-                error_message=outcome.error_message,
-                retry_after_seconds=outcome.retry_after_seconds,
-            )
-    return SendOutcome(verdict=Verdict.sent, provider_message_ids=sent_ids)
+def _form(pairs: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
+    """httpx repeats a key for a list value (Twilio's MediaUrl)."""
+    form: dict[str, list[str]] = {}
+    for name, value in pairs:
+        form.setdefault(name, []).append(value)
+    return form
+
+
+def finish(outcomes: list[SendOutcome]) -> SendOutcome:
+    """One outcome for a delivery's calls (outbound.model.combine), except that a
+    delivery partly sent is never retried whole: that would repeat the sent parts."""
+    outcome = combine(outcomes)
+    if outcome.verdict is Verdict.retry and outcome.provider_message_ids:
+        return replace(
+            outcome,
+            verdict=Verdict.unknown,
+            error_message=f"partly sent: {outcome.error_message}",
+        )
+    return outcome

@@ -13,8 +13,9 @@ from datetime import datetime
 import asyncpg
 
 from app.db import Database
+from app.dispatch.senders import configs
 from app.errors import Conflict, NotFound, PayloadRejected, ServiceUnavailable
-from app.replies.channels import IDENTITY_KIND, missing_settings, provider_for
+from app.replies.channels import IDENTITY_KIND, missing_settings
 from app.repositories.dispatches import Dispatches
 from app.repositories.replies import (
     ConversationForReply,
@@ -24,8 +25,14 @@ from app.repositories.replies import (
 )
 from app.repositories.timeline import MessageView, Timeline
 from app.settings import Settings
-from outbound import windows
-from outbound.model import Delivery, MediaLink, Template, delivery_to_json
+from outbound import registry, windows
+from outbound.model import (
+    Delivery,
+    MediaLink,
+    SendRefused,
+    Template,
+    delivery_to_json,
+)
 
 
 class ConversationNotFound(NotFound):
@@ -145,7 +152,11 @@ async def _compose(
             conversation.customer_id, channel
         )
     recipient = await _recipient(replies, conversation, channel, inbound)
-    provider = provider_for(channel, inbound.provider if inbound else None, settings)
+    provider = registry.provider_for(
+        channel,
+        inbound_provider=inbound.provider if inbound else None,
+        email_outbound=settings.email_outbound,
+    )
     missing = missing_settings(provider, settings)
     if missing:
         raise ChannelNotConfigured(
@@ -158,6 +169,7 @@ async def _compose(
     delivery = _delivery(
         message_id, provider, channel, recipient, inbound, request, verdict, settings
     )
+    _check_buildable(delivery, settings)
     reply = NewReply(
         id=message_id,
         customer_id=conversation.customer_id,
@@ -246,7 +258,8 @@ def _delivery(
         to=recipient,
         sender=sender,
         text=request.text,
-        template=request.template,
+        # Templates exist on WhatsApp only; elsewhere the text is what is sent.
+        template=request.template if channel == "whatsapp" else None,
         attachments=request.attachments,
         reply_to=reply_to,
         references=references,
@@ -254,6 +267,21 @@ def _delivery(
         messaging_type=verdict.messaging_type,
         tag=verdict.tag,
     )
+
+
+class ReplyRefused(PayloadRejected):
+    slug = "reply-refused"
+
+
+def _check_buildable(delivery: Delivery, settings: Settings) -> None:
+    """Refuse now (422) what the provider request could never carry: nothing lost."""
+    config = configs(settings).get(delivery.provider)
+    if config is None:  # SMTP: built at send time from the same fields
+        return
+    try:
+        registry.build(delivery, config)
+    except SendRefused as refused:
+        raise ReplyRefused(refused.reason, channel=delivery.channel) from None
 
 
 def _email_id(

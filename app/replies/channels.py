@@ -26,15 +26,6 @@ _REQUIRED = {
 }
 
 
-def provider_for(channel: str, inbound_provider: str | None, settings: Settings) -> str:
-    """SMS and WhatsApp-via-Twilio go back through Twilio; email as configured."""
-    if channel == "sms" or (channel == "whatsapp" and inbound_provider == "twilio"):
-        return "twilio"
-    if channel == "email":
-        return settings.email_outbound
-    return channel  # whatsapp (Cloud API), messenger, instagram, telegram, chat
-
-
 def missing_settings(provider: str, settings: Settings) -> list[str]:
     """The OMNIROUTE_* variables that sending through `provider` still needs."""
     return [
