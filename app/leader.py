@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
@@ -41,3 +42,17 @@ async def leadership(
             conn.remove_termination_listener(on_lost)
         with contextlib.suppress(Exception):
             await conn.close(timeout=2)
+
+
+async def pause(
+    seconds: float, stopping: asyncio.Event, wakeup: asyncio.Event | None = None
+) -> None:
+    """Sleep up to `seconds`, returning early when stopping (or woken)."""
+    waiters = [asyncio.ensure_future(stopping.wait())]
+    if wakeup is not None:
+        waiters.append(asyncio.ensure_future(wakeup.wait()))
+    _, pending = await asyncio.wait(
+        waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+    )
+    for waiter in pending:
+        waiter.cancel()

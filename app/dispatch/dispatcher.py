@@ -19,7 +19,7 @@ import structlog
 from app.db import Database
 from app.dispatch.pacing import Pacers
 from app.events import EventConfig
-from app.leader import leadership
+from app.leader import leadership, pause
 from app.replies.status import record_status
 from app.repositories.dispatches import CHANNEL, ClaimedDispatch, Dispatches
 from app.repositories.replies import Replies
@@ -235,14 +235,8 @@ class Dispatcher:
             await asyncio.wait(tasks, timeout=10)
 
     async def _sleep(self, seconds: float, *, wake_on_notify: bool = False) -> None:
-        waiters = [asyncio.ensure_future(self._stopping.wait())]
-        if wake_on_notify:
-            waiters.append(asyncio.ensure_future(self._wakeup.wait()))
-        _, pending = await asyncio.wait(
-            waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
-        )
-        for waiter in pending:
-            waiter.cancel()
+        wakeup = self._wakeup if wake_on_notify else None
+        await pause(seconds, self._stopping, wakeup)
         self._wakeup.clear()
 
 

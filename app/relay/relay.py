@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import structlog
 
-from app.leader import leadership
+from app.leader import leadership, pause
 from app.metrics import Metrics
 from app.relay.batch import (
     BatchResult,
@@ -266,12 +266,6 @@ class Relay:
         return self._conn
 
     async def _sleep(self, seconds: float, *, wake_on_notify: bool = False) -> None:
-        waiters = [asyncio.ensure_future(self._stopping.wait())]
-        if wake_on_notify:
-            waiters.append(asyncio.ensure_future(self._wakeup.wait()))
-        _, pending = await asyncio.wait(
-            waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
-        )
-        for waiter in pending:
-            waiter.cancel()
+        wakeup = self._wakeup if wake_on_notify else None
+        await pause(seconds, self._stopping, wakeup)
         self._wakeup.clear()
