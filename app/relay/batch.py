@@ -61,11 +61,11 @@ class SendFailed(Exception):
 
 
 async def send_batch(
-    outbox: Outbox, producer: Producer, *, limit: int, skip: Sequence[int] = ()
+    outbox: Outbox, producer: Producer, *, limit: int, after: int = 0
 ) -> InFlight | None:
-    """Hand up to `limit` pending rows (id order, none of `skip`) to the producer;
+    """Hand up to `limit` pending rows (id order, above `after`) to the producer;
     None when there is nothing to send. Nothing is marked here."""
-    rows = await outbox.pending(limit, skip=skip)
+    rows = await outbox.pending(limit, after=after)
     if not rows:
         return None
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,6 +58,7 @@ class RelayConfig:
     backoff_cap_seconds: float = 30.0
     retention: timedelta = timedelta(hours=24)
     prune_every_seconds: float = 60.0
+    pipeline_depth: int = 4  # batches awaiting the broker while the next is sent
     backlog_every_seconds: float = 1.0  # a count(*) per batch would cost too much
 
 
@@ -152,24 +153,25 @@ class Relay:
         self._metrics.relay_leader.set(0)
 
     async def _lead(self) -> None:
-        in_flight: InFlight | None = None
+        in_flight: deque[InFlight] = deque()
         while not self._stopping.is_set():
             try:
-                in_flight, published = await self._step(in_flight)
+                published = await self._step(in_flight)
             except PublishFailed as error:
-                in_flight = None  # its rows stay unmarked: they are sent again
+                in_flight.clear()  # their rows stay unmarked: they are sent again
                 if not self._stopping.is_set():
                     await self._back_off(error)
                 continue
             self._failures = 0
             await self._housekeeping()
-            if in_flight is None and published == 0 and not self._stopping.is_set():
+            if not in_flight and published == 0 and not self._stopping.is_set():
                 await self._sleep(self._config.poll_seconds, wake_on_notify=True)
 
-    async def _step(self, previous: InFlight | None) -> tuple[InFlight | None, int]:
-        """Send the next batch while the previous batch's acknowledgements are still
-        outstanding, then settle the previous one: fetch and send overlap the broker's
-        round trip. Returns the batch now in flight and how many rows were marked."""
+    async def _step(self, in_flight: deque[InFlight]) -> int:
+        """Send the next batch while up to `pipeline_depth` earlier batches await the
+        broker, then settle the oldest once the pipe is full or no new rows came:
+        fetch and send overlap the broker's round trips. Batches settle in order, so
+        a failure drops every later batch unmarked. Returns how many were marked."""
         outbox = Outbox(self._require_conn())
         producer = await self._ensure_producer()
         try:
@@ -177,15 +179,21 @@ class Relay:
                 outbox,
                 producer,
                 limit=self._config.batch_size,
-                skip=previous.ids if previous is not None else (),
+                # Above what is in flight; an empty pipe fetches from 0, so a row
+                # that committed late under a lower id goes in the next round.
+                after=in_flight[-1].rows[-1].id if in_flight else 0,
             )
         except SendFailed as failed:
             raise PublishFailed(str(failed)) from failed
-        if previous is None:
-            return upcoming, 0
+        if upcoming is not None:
+            in_flight.append(upcoming)
+        if not in_flight or (
+            upcoming is not None and len(in_flight) < self._config.pipeline_depth
+        ):
+            return 0
         result = await settle(
             outbox,
-            previous,
+            in_flight.popleft(),
             ack_wait_seconds=self._config.ack_wait_seconds,
             on_waiting=self._on_waiting,
             is_stopping=self._stopping.is_set,
@@ -194,7 +202,7 @@ class Relay:
         if not result.is_complete:
             raise PublishFailed(result.error or "send failed")
         self.status.kafka, self.status.last_error = "ok", None
-        return upcoming, len(result.published)
+        return len(result.published)
 
     async def _back_off(self, error: PublishFailed) -> None:
         """After any failed send: a fresh producer, and a jittered pause (no spin)."""

@@ -43,7 +43,7 @@ _ADD = (
 )
 _PENDING = (
     "SELECT id, topic, key, payload::text FROM outbox WHERE published_at IS NULL"
-    " AND id <> ALL($2::bigint[]) ORDER BY id LIMIT $1"
+    " AND id > $2 ORDER BY id LIMIT $1"
 )
 _MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
 _PRUNE = (
@@ -80,13 +80,12 @@ class Outbox:
         """Write the event in the caller's transaction and wake the relay on commit."""
         await self._conn.execute(_ADD, *row_args(row))
 
-    async def pending(
-        self, limit: int, *, skip: Sequence[int] = ()
-    ) -> list[PendingRow]:
-        """Unpublished rows in id order, except `skip` (rows already in flight).
+    async def pending(self, limit: int, *, after: int = 0) -> list[PendingRow]:
+        """Unpublished rows in id order, above `after` (the relay's batches in flight).
 
-        No high-water mark over ids: a lower id can commit after a higher one."""
-        rows = await self._conn.fetch(_PENDING, limit, list(skip))
+        No high-water mark is kept: a lower id can commit after a higher one, so the
+        relay fetches from 0 again whenever nothing is in flight."""
+        rows = await self._conn.fetch(_PENDING, limit, after)
         return [PendingRow(*r) for r in rows]
 
     async def mark_published(self, ids: Sequence[int]) -> None:
