@@ -34,9 +34,11 @@ MAX_ENCODED_WORDS: Final = 200  # RFC 2047 encoded words in one header or filena
 MAX_HEADER_PARAMS: Final = 100
 # RFC 2046 §5.1.1 allows 70; the parser compiles each boundary into a regex.
 MAX_BOUNDARY_CHARS: Final = 200
-# mail-parser-reply takes about 0.6 s a MiB of text (5 s for a 9 MiB body), so
-# quoted history is looked for only this far in; full_text keeps everything.
-MAX_REPLY_SEARCH_CHARS: Final = 256 * 1024
+# mail-parser-reply takes about 0.6 s a MiB of text (5 s for a 9 MiB body), and
+# one regex call of it holds the GIL for a third of that, stalling the event loop
+# even from a parse thread. Quoted history is looked for only this far in (25 ms);
+# a newest reply is a few KiB, and full_text keeps everything.
+MAX_REPLY_SEARCH_CHARS: Final = 64 * 1024
 _PARAM_HEADERS: Final = frozenset({"content-type", "content-disposition"})
 # Codecs that are no mail charset: punycode decodes in quadratic time, idna and
 # "undefined" raise whatever the error handler. They are read as UTF-8.

@@ -129,7 +129,7 @@ LONG_LINE = "All work and no play makes Jack a dull boy.\n"
 PAST_THE_CAP = LONG_LINE * (MAX_REPLY_SEARCH_CHARS // len(LONG_LINE) + 100)
 
 
-def test_quoted_history_is_looked_for_in_the_first_256_kib_only() -> None:
+def test_quoted_history_is_looked_for_in_the_first_64_kib_only() -> None:
     text = GMAIL_REPLY + "\n> " + PAST_THE_CAP
     assert len(text) > MAX_REPLY_SEARCH_CHARS
     assert strip_quoted_reply(text) == strip_quoted_reply(GMAIL_REPLY)
@@ -145,7 +145,7 @@ def test_a_9_mib_text_is_stripped_in_well_under_a_second() -> None:
     text = LONG_LINE * (9 * 1024 * 1024 // len(LONG_LINE))
     started = time.perf_counter()
     assert strip_quoted_reply(text) == text.rstrip()
-    assert time.perf_counter() - started < 2  # 0.15 s; was 5 s before the cap
+    assert time.perf_counter() - started < 2  # 0.06 s; was 5 s before the cap
 
 
 @pytest.mark.parametrize(
