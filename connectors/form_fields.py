@@ -8,6 +8,7 @@ by C-speed scans (bytes.count, split, find) rather than per-byte Python.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote_to_bytes
@@ -31,6 +32,9 @@ _MAX_PART_HEADERS: Final = 16
 # Parameters split before a Content-Disposition is read (see email_text).
 _MAX_PARAMS: Final = 100
 _NO_PARTS: Final = "no form-data parts for the Content-Type boundary"
+# python-multipart logs a warning before raising on malformed input; its reason
+# travels in the exception, and app/ logs each rejection once.
+_SILENT: Final = logging.Logger("python_multipart", logging.CRITICAL + 1)
 
 
 def read_fields(
@@ -103,6 +107,7 @@ def _multipart(
             max_header_count=_MAX_PART_HEADERS,
             max_header_size=_MAX_PART_HEADER_BYTES,
         )
+        parser.logger = _SILENT
         parser.write(body)
     except FormParserError as exc:
         raise PayloadInvalid("body", f"malformed form-data: {exc}") from None
