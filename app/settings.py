@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    Field,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     SecretStr,
@@ -14,6 +16,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
+
+from connectors.email_text import MAX_PARTS
+from connectors.model import FormLimits
 
 DEFAULT_RULES_FILE = (
     Path(__file__).resolve().parent.parent / "routing" / "rules.example.yaml"
@@ -42,6 +47,15 @@ class Settings(BaseSettings):
     max_header_bytes: PositiveInt = 32 * 1024  # request line + headers (431 beyond)
     max_headers: PositiveInt = 100
     header_timeout_seconds: PositiveFloat = 10.0  # slowloris: time to send the head
+    # Read before a webhook's signature is checked (401 beyond; README "Limits").
+    # At most MAX_PARTS: replay_key and parse never allow more.
+    max_form_fields: Annotated[int, Field(ge=1, le=MAX_PARTS)] = 200
+    max_form_bytes: PositiveInt = 64 * 1024  # Twilio forms (signed field by field)
+    # Parsing off the event loop: MIME bodies, and any body over parse_inline_bytes.
+    parse_inline_bytes: NonNegativeInt = 64 * 1024
+    parse_workers: PositiveInt = 2
+    parse_queue: PositiveInt = 16  # parses waiting or running; 503 beyond
+    parse_timeout_seconds: PositiveFloat = 2.0  # per parse once started; 422 beyond
     attachment_dir: Path = Path("var/attachments")
     db_pool_size: PositiveInt = 10
     log_format: str = "console"  # "json" in production
@@ -118,6 +132,12 @@ class Settings(BaseSettings):
     def async_database_url(self) -> URL:
         """The URL object for asyncpg; pass it, not str(url), which masks the password."""
         return make_url(self.database_url).set(drivername="postgresql+asyncpg")
+
+    def form_limits(self) -> FormLimits:
+        """What a connector's verify reads of a form before the signature is checked."""
+        return FormLimits(
+            max_fields=self.max_form_fields, max_bytes=self.max_form_bytes
+        )
 
     def secret(self, name: str) -> str | None:
         """The plain value of a connector's secret setting, or None when unset."""

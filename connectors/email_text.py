@@ -34,6 +34,11 @@ MAX_ENCODED_WORDS: Final = 200  # RFC 2047 encoded words in one header or filena
 MAX_HEADER_PARAMS: Final = 100
 # RFC 2046 §5.1.1 allows 70; the parser compiles each boundary into a regex.
 MAX_BOUNDARY_CHARS: Final = 200
+# mail-parser-reply takes about 0.6 s a MiB of text (5 s for a 9 MiB body), and
+# one regex call of it holds the GIL for a third of that, stalling the event loop
+# even from a parse thread. Quoted history is looked for only this far in (25 ms);
+# a newest reply is a few KiB, and full_text keeps everything.
+MAX_REPLY_SEARCH_CHARS: Final = 64 * 1024
 _PARAM_HEADERS: Final = frozenset({"content-type", "content-disposition"})
 # Codecs that are no mail charset: punycode decodes in quadratic time, idna and
 # "undefined" raise whatever the error handler. They are read as UTF-8.
@@ -249,11 +254,24 @@ def html_to_text(html: str) -> str:
 
 
 def strip_quoted_reply(text: str) -> str:
-    """The newest part of an email body: no quoted history, reply header or signature."""
-    stripped = _newest_reply(text)
+    """The newest part of an email body: no quoted history, reply header or signature.
+
+    Only the first MAX_REPLY_SEARCH_CHARS are searched; when nothing is found
+    there, the whole text is kept.
+    """
+    head = _reply_search_head(text)
+    stripped = _newest_reply(head)
     # The parser trims every line; when it removed nothing, keep the indentation.
-    unchanged = "\n".join(line.strip() for line in text.split("\n")).strip()
+    unchanged = "\n".join(line.strip() for line in head.split("\n")).strip()
     return _trim(text) if stripped == unchanged else stripped
+
+
+def _reply_search_head(text: str) -> str:
+    """`text` up to MAX_REPLY_SEARCH_CHARS, cut at the end of a line when it is longer."""
+    if len(text) <= MAX_REPLY_SEARCH_CHARS:
+        return text
+    cut = text.rfind("\n", 0, MAX_REPLY_SEARCH_CHARS)
+    return text[: cut if cut > 0 else MAX_REPLY_SEARCH_CHARS]
 
 
 def reply_and_full(full: str, stripped: str | None = None) -> tuple[str, str | None]:

@@ -102,6 +102,23 @@ class Parsed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FormLimits:
+    """How much of a form `verify` reads before the signature is checked.
+
+    Beyond either bound the request is refused as unauthenticated (401): no
+    provider sends such a form, and checking it would cost more than it is worth.
+    """
+
+    # Twilio sends about 40 fields (20 more with 10 media), Mailgun about 25 plus
+    # one per attachment (100 at most, see email_text.MAX_ATTACHMENTS).
+    max_fields: int = 200
+    # For a form whose signature covers every field (Twilio), parsed to check it:
+    # parse_qsl unquotes in Python: 64 KiB of %XX escapes take about 4 ms.
+    # Twilio's Body is at most 1,600 characters, 19 KiB percent-encoded as emoji.
+    max_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookRequest:
     """What a connector's `verify` sees: raw bytes and the URL the provider signed."""
 
@@ -109,6 +126,7 @@ class WebhookRequest:
     headers: Mapping[str, str]  # lower-case names
     url: str  # public URL as the provider called it, query string included
     received_at: datetime = field(compare=False)
+    form_limits: FormLimits = field(default=FormLimits(), compare=False)
 
 
 class PayloadInvalid(ValueError):

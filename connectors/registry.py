@@ -31,6 +31,9 @@ class Connector:
     # A value that must be accepted only once (Mailgun's token); app/ records it
     # in the same transaction as the message.
     replay_key: Callable[[bytes, Mapping[str, str]], str] | None = None
+    # MIME is parsed in Python (email.feedparser): app/ parses such bodies off the
+    # event loop at any size, others only when large.
+    has_mime_body: bool = False
 
 
 CONNECTORS: Final = (
@@ -50,9 +53,15 @@ CONNECTORS: Final = (
         mailgun.verify,
         mailgun.parse,
         replay_key=mailgun.replay_key,
+        has_mime_body=True,  # multipart/form-data is read as MIME
     ),
     Connector(
-        "mime", "/webhooks/email/mime", "email_webhook_secret", mime.verify, mime.parse
+        "mime",
+        "/webhooks/email/mime",
+        "email_webhook_secret",
+        mime.verify,
+        mime.parse,
+        has_mime_body=True,
     ),
     Connector("chat", "/webhooks/chat", "chat_webhook_secret", chat.verify, chat.parse),
     # No replay_key: Telegram redelivers an update with the same update_id until it

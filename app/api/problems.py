@@ -27,8 +27,10 @@ __all__ = [
     "Forbidden",
     "NotFound",
     "PayloadRejected",
+    "PayloadTooComplex",
     "PayloadTooLarge",
     "Problem",
+    "ServiceBusy",
     "ServiceUnavailable",
     "SignatureRejected",
     "Unauthorized",
@@ -54,6 +56,14 @@ class Forbidden(Problem):
 
 class PayloadTooLarge(Problem):
     status, title, slug = 413, "Payload too large", "payload-too-large"
+
+
+class PayloadTooComplex(Problem):
+    status, title, slug = 422, "Payload too complex", "payload-too-complex"
+
+
+class ServiceBusy(Problem):
+    status, title, slug = 503, "Service busy", "service-busy"
 
 
 class ConnectorNotConfigured(Problem):

@@ -10,14 +10,18 @@ import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from app.api import parse_pool
 from app.api.deps import CurrentSettings, IngestorDep, MetricsDep
 from app.api.openapi import Responses, problems
+from app.api.parse_pool import ParsePool, ParsePoolDep
 from app.api.problems import (
     BadRequest,
     ConnectorNotConfigured,
     Forbidden,
     PayloadRejected,
+    PayloadTooComplex,
     Problem,
+    ServiceBusy,
     SignatureRejected,
 )
 from app.db import is_unavailable
@@ -25,11 +29,12 @@ from app.ingest import Ingestor, IngestResult, Outcome, ReplayRejected
 from app.metrics import Metrics
 from app.settings import Settings
 from connectors import meta
-from connectors.model import PayloadInvalid, SignatureInvalid, WebhookRequest
+from connectors.model import Parsed, PayloadInvalid, SignatureInvalid, WebhookRequest
 from connectors.registry import CONNECTORS, Connector
 
 log = structlog.get_logger(__name__)
-router = APIRouter(tags=["webhooks"])
+# The router brings the pool: FastAPI merges its lifespan into the app's.
+router = APIRouter(tags=["webhooks"], lifespan=parse_pool.lifespan)
 _ERRORS = problems(
     400,
     401,
@@ -38,9 +43,11 @@ _ERRORS = problems(
     503,
     notes={
         400: "The body does not parse as the provider's format",
-        401: "Signature invalid, or a replayed delivery",
-        422: "The body parses but lacks what the connector needs",
-        503: "Connector not configured, or the database is unavailable",
+        401: "Signature invalid, a replayed delivery, or a form too large to check",
+        422: "The body parses but lacks what the connector needs, is over a"
+        " parse limit, or took longer than PARSE_TIMEOUT_SECONDS to parse",
+        503: "Connector not configured, the database is unavailable, or every"
+        " parser is busy (Retry-After)",
     },
 )
 
@@ -90,6 +97,7 @@ def _verified_request(
         headers=headers,
         url=_public_url(settings, request),
         received_at=datetime.now(UTC),
+        form_limits=settings.form_limits(),
     )
     try:
         connector.verify(req, secret)
@@ -106,10 +114,13 @@ def _endpoint(connector: Connector) -> Callable[..., Awaitable[Response]]:
         settings: CurrentSettings,
         ingestor: IngestorDep,
         metrics: MetricsDep,
+        pool: ParsePoolDep,
     ) -> Response:
         started = time.perf_counter()
         try:
-            response = await _handle(connector, request, settings, ingestor, metrics)
+            response = await _handle(
+                connector, request, settings, ingestor, metrics, pool
+            )
         except Exception as error:
             if is_unavailable(error):
                 metrics.webhooks_rejected.labels(
@@ -133,36 +144,11 @@ async def _handle(
     settings: Settings,
     ingestor: Ingestor,
     metrics: Metrics,
+    pool: ParsePool,
 ) -> Response:
     """Verify, parse and store every message of one request, then acknowledge."""
     req = _verified_request(connector, settings, request, await request.body(), metrics)
-    try:
-        parsed = connector.parse(req.body, req.headers)
-        nonce = (
-            connector.replay_key(req.body, req.headers)
-            if connector.replay_key
-            else None
-        )
-    except PayloadInvalid as error:
-        problem = (BadRequest if error.field == "body" else PayloadRejected)(
-            str(error), field=error.field
-        )
-        raise _reject(connector, problem, "payload_invalid", metrics) from None
-    for item in parsed.rejected:
-        metrics.webhooks_rejected.labels(
-            connector=connector.name, reason="message_invalid"
-        ).inc()
-        log.warning(
-            "webhook.message_rejected",
-            connector=connector.name,
-            index=item.index,
-            field=item.field,
-            reason=item.reason,
-        )
-    if parsed.rejected and not parsed.messages:
-        first = parsed.rejected[0]
-        problem = PayloadRejected(f"{first.field}: {first.reason}", field=first.field)
-        raise _reject(connector, problem, "payload_invalid", metrics)
+    parsed, nonce = await _read(connector, req, settings, metrics, pool)
     results: list[IngestResult] = []
     for message in parsed.messages:
         try:
@@ -190,6 +176,60 @@ async def _handle(
         bytes=len(req.body),
     )
     return Response(connector.ack.body, media_type=connector.ack.media_type)
+
+
+async def _read(
+    connector: Connector,
+    req: WebhookRequest,
+    settings: Settings,
+    metrics: Metrics,
+    pool: ParsePool,
+) -> tuple[Parsed, str | None]:
+    """The body's messages and replay key; a problem when none can be stored."""
+    try:
+        parsed, nonce = await _parse(connector, req, settings, pool)
+    except PayloadInvalid as error:
+        invalid = (BadRequest if error.field == "body" else PayloadRejected)(
+            str(error), field=error.field
+        )
+        raise _reject(connector, invalid, "payload_invalid", metrics) from None
+    except PayloadTooComplex as problem:
+        raise _reject(connector, problem, "parse_timeout", metrics) from None
+    except ServiceBusy as problem:
+        raise _reject(connector, problem, "parsers_busy", metrics) from None
+    for item in parsed.rejected:
+        metrics.webhooks_rejected.labels(
+            connector=connector.name, reason="message_invalid"
+        ).inc()
+        log.warning(
+            "webhook.message_rejected",
+            connector=connector.name,
+            index=item.index,
+            field=item.field,
+            reason=item.reason,
+        )
+    if parsed.rejected and not parsed.messages:
+        first = parsed.rejected[0]
+        refused = PayloadRejected(f"{first.field}: {first.reason}", field=first.field)
+        raise _reject(connector, refused, "payload_invalid", metrics)
+    return parsed, nonce
+
+
+async def _parse(
+    connector: Connector, req: WebhookRequest, settings: Settings, pool: ParsePool
+) -> tuple[Parsed, str | None]:
+    """The messages and replay key of a verified body, parsed off the loop if costly."""
+
+    def work() -> tuple[Parsed, str | None]:
+        parsed = connector.parse(req.body, req.headers)
+        key = connector.replay_key
+        return parsed, (key(req.body, req.headers) if key else None)
+
+    # MIME at any size, and anything large. A small JSON or form body parses in
+    # microseconds, less than the hop to a thread and back would cost.
+    if connector.has_mime_body or len(req.body) > settings.parse_inline_bytes:
+        return await pool.run(work)
+    return work()
 
 
 def _acknowledged(connector: Connector) -> Responses:

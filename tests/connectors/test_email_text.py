@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from connectors.email_text import (
+    MAX_REPLY_SEARCH_CHARS,
     attachment_filename,
     decode_words,
     email_claim,
@@ -121,6 +123,29 @@ Anna
 )
 def test_strip_quoted_reply(text: str, expected: str) -> None:
     assert strip_quoted_reply(text) == expected
+
+
+LONG_LINE = "All work and no play makes Jack a dull boy.\n"
+PAST_THE_CAP = LONG_LINE * (MAX_REPLY_SEARCH_CHARS // len(LONG_LINE) + 100)
+
+
+def test_quoted_history_is_looked_for_in_the_first_64_kib_only() -> None:
+    text = GMAIL_REPLY + "\n> " + PAST_THE_CAP
+    assert len(text) > MAX_REPLY_SEARCH_CHARS
+    assert strip_quoted_reply(text) == strip_quoted_reply(GMAIL_REPLY)
+    assert reply_and_full(text)[1] == text.rstrip()  # full_text is all of it
+
+
+def test_a_long_text_without_history_in_its_head_is_kept_whole() -> None:
+    text = PAST_THE_CAP + "\n> quoted, but past the cap\n"
+    assert strip_quoted_reply(text) == text.rstrip()
+
+
+def test_a_9_mib_text_is_stripped_in_well_under_a_second() -> None:
+    text = LONG_LINE * (9 * 1024 * 1024 // len(LONG_LINE))
+    started = time.perf_counter()
+    assert strip_quoted_reply(text) == text.rstrip()
+    assert time.perf_counter() - started < 2  # 0.06 s; was 5 s before the cap
 
 
 @pytest.mark.parametrize(

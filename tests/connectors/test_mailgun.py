@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode
@@ -21,6 +22,7 @@ from connectors.model import (
     SignatureInvalid,
     WebhookRequest,
 )
+from tests.bombs import mailgun_filename_bomb
 
 DATA = Path(__file__).parent.parent / "data" / "mailgun"
 URLENCODED = {"content-type": "application/x-www-form-urlencoded"}
@@ -540,3 +542,79 @@ def test_parse_rejects(
     with pytest.raises(PayloadInvalid) as caught:
         mailgun.parse(body, headers)
     assert (caught.value.field, caught.value.reason) == (field, reason)
+
+
+def signed_multipart(*extra: bytes, token: str = SDK_TOKEN) -> bytes:
+    signed = [
+        b'Content-Disposition: form-data; name="timestamp"\r\n\r\n' + SDK_TIMESTAMP.encode(),
+        b'Content-Disposition: form-data; name="token"\r\n\r\n' + token.encode(),
+        b'Content-Disposition: form-data; name="signature"\r\n\r\n' + SDK_SIGNATURE.encode(),
+    ]  # fmt: skip
+    return multipart(*extra, *signed)
+
+
+def test_verify_reads_only_the_signed_fields() -> None:
+    # An attachment the MIME parser refuses (its filename has 300 encoded words):
+    # the signature is checked without it; parse then answers for the body.
+    bomb = (
+        b'Content-Disposition: form-data; name="attachment-1"; filename="'
+        + b" ".join([b"=?utf-8?q?a?="] * 300)
+        + b'"\r\n\r\ncontent'
+    )
+    body = signed_multipart(bomb)
+    mailgun.verify(request(body, MULTIPART_XYZ, SDK_AT), SDK_KEY)
+    assert mailgun.replay_key(body, MULTIPART_XYZ) == SDK_TOKEN
+    with pytest.raises(PayloadInvalid, match="more than 200 RFC 2047 encoded words"):
+        mailgun.parse(body, MULTIPART_XYZ)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "reason"),
+    [
+        pytest.param(
+            form(timestamp=SDK_TIMESTAMP, token=SDK_TOKEN, signature=SDK_SIGNATURE)
+            + b"&token=another",
+            URLENCODED,
+            "cannot read the signed fields: token: appears more than once",
+            id="urlencoded-second-token",
+        ),
+        pytest.param(
+            signed_multipart(
+                b'Content-Disposition: form-data; name="token"\r\n\r\nfirst'
+            ),
+            MULTIPART_XYZ,
+            "cannot read the signed fields: token: appears more than once",
+            id="multipart-second-token",
+        ),
+        pytest.param(
+            signed_multipart(*[FROM_PART] * 200),
+            MULTIPART_XYZ,
+            "cannot read the signed fields: body: more than 200 form fields",
+            id="203-parts",
+        ),
+        pytest.param(
+            b"a=b&" * 300
+            + form(timestamp=SDK_TIMESTAMP, token=SDK_TOKEN, signature=SDK_SIGNATURE),
+            URLENCODED,
+            "cannot read the signed fields: body: more than 200 form fields",
+            id="303-fields",
+        ),
+    ],
+)
+def test_verify_refuses_a_signed_field_twice_or_too_many_fields(
+    body: bytes, headers: dict[str, str], reason: str
+) -> None:
+    # A second `token` after the signed one would let a captured request be
+    # replayed under a new replay key; verify and replay_key read the same one.
+    with pytest.raises(SignatureInvalid) as caught:
+        mailgun.verify(request(body, headers, SDK_AT), SDK_KEY)
+    assert caught.value.reason == reason
+
+
+def test_an_unsigned_filename_bomb_is_refused_in_milliseconds() -> None:
+    bomb = mailgun_filename_bomb()
+    headers = {"content-type": bomb.headers["Content-Type"]}
+    started = time.perf_counter()
+    with pytest.raises(SignatureInvalid, match="Maximum header size exceeded"):
+        mailgun.verify(request(bomb.body, headers, SDK_AT), SDK_KEY)
+    assert time.perf_counter() - started < 0.1  # was 11.7 s through the MIME parser

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
@@ -12,12 +13,14 @@ from connectors import twilio
 from connectors.model import (
     Attachment,
     Channel,
+    FormLimits,
     IdentityClaim,
     IdentityKind,
     PayloadInvalid,
     SignatureInvalid,
     WebhookRequest,
 )
+from tests.bombs import twilio_pairs_bomb
 
 DATA = Path(__file__).parent.parent / "data" / "twilio"
 RECEIVED_AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -259,6 +262,79 @@ def test_verify_rejects(
         twilio.verify(request(body, url, signature), token)
 
     assert token not in caught.value.reason
+
+
+def _fields(count: int) -> list[tuple[str, str]]:
+    return [(f"F{i:03d}", "v") for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("params", "limits", "reason"),
+    [
+        pytest.param(
+            _fields(201),
+            FormLimits(),
+            "the form has more than 200 fields; not checked",
+            id="201-fields",
+        ),
+        pytest.param(
+            [("Body", "x" * 200_000)],
+            FormLimits(),
+            "the form exceeds 65536 bytes; not checked",
+            id="200-KB",
+        ),
+        pytest.param(
+            _fields(11),
+            FormLimits(max_fields=10),
+            "the form has more than 10 fields; not checked",
+            id="configured-fields",
+        ),
+        pytest.param(
+            [("Body", "x" * 100)],
+            FormLimits(max_bytes=100),
+            "the form exceeds 100 bytes; not checked",
+            id="configured-bytes",
+        ),
+    ],
+)
+def test_verify_refuses_a_form_larger_than_twilio_sends_even_signed(
+    params: list[tuple[str, str]], limits: FormLimits, reason: str
+) -> None:
+    signature = twilio.expected_signature(DOC_URL, params, DOC_TOKEN)
+    req = WebhookRequest(
+        body=form(params),
+        headers={"x-twilio-signature": signature},
+        url=DOC_URL,
+        received_at=RECEIVED_AT,
+        form_limits=limits,
+    )
+    with pytest.raises(SignatureInvalid) as caught:
+        twilio.verify(req, DOC_TOKEN)
+    assert caught.value.reason == reason
+
+
+def test_verify_accepts_a_form_at_the_limits() -> None:
+    params = _fields(200)
+    signature = twilio.expected_signature(DOC_URL, params, DOC_TOKEN)
+    body = form(params)
+    limits = FormLimits(max_fields=200, max_bytes=len(body))
+    req = WebhookRequest(
+        body=body,
+        headers={"x-twilio-signature": signature},
+        url=DOC_URL,
+        received_at=RECEIVED_AT,
+        form_limits=limits,
+    )
+    twilio.verify(req, DOC_TOKEN)
+
+
+def test_an_unsigned_10_mb_form_is_refused_in_microseconds() -> None:
+    bomb = twilio_pairs_bomb()
+    req = request(bomb.body, DOC_URL, bomb.headers["X-Twilio-Signature"])
+    started = time.perf_counter()
+    with pytest.raises(SignatureInvalid, match="not checked"):
+        twilio.verify(req, DOC_TOKEN)
+    assert time.perf_counter() - started < 0.1  # was 1.1 s of parse_qsl
 
 
 # --- parse -------------------------------------------------------------------
