@@ -14,6 +14,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 DEFAULT_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pt")
 MIN_WORDS = 3
+SAMPLE_CHARS = 2048
 MIN_CONFIDENCE = 0.5  # normalized probability; 1/7 means no idea among 7 languages
 _WORD = re.compile(r"[^\W\d_]+")  # runs of letters: numbers, ids and emoji do not count
 _LOCALE_SEPARATORS = re.compile(r"[-_.,;@\s]")
@@ -34,9 +35,13 @@ class LanguageDetector:
         self.languages: frozenset[str] = frozenset(codes)
 
     def detect(self, text: str, locale: str | None) -> str | None:
-        """The text's language if clear, else the locale's language if configured, else None."""
-        if len(_WORD.findall(text)) >= MIN_WORDS:
-            language, confidence = self._identifier.classify(text)
+        """The text's language if clear, else the locale's language if configured, else None.
+
+        Only the first SAMPLE_CHARS characters are read: a few hundred words decide
+        the language as well as a whole 9 MiB email would, which took 1.4 s."""
+        sample = text[:SAMPLE_CHARS]
+        if len(_WORD.findall(sample)) >= MIN_WORDS:
+            language, confidence = self._identifier.classify(sample)
             if confidence >= MIN_CONFIDENCE:
                 return str(language)
         return self.from_locale(locale)
