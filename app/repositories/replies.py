@@ -79,7 +79,7 @@ _LOCK_UP_TO_WATERMARK = (
     " AND status IN ('sent', 'delivered', 'unknown') ORDER BY sent_at, id FOR UPDATE"
 )
 _SET_STATUS = (
-    "UPDATE messages SET status = $2, status_history = status_history ||"
+    "UPDATE messages SET status = $2::text, status_history = status_history ||"
     " jsonb_build_array(jsonb_strip_nulls(jsonb_build_object('status', $2::text,"
     " 'at', $3::timestamptz, 'error_code', $4::text, 'error', $5::text))),"
     " error_code = $4, error_message = $5,"
