@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from devtools.event_schemas import load_event_schemas, validate_event
 from devtools.payloads import SignedRequest, meta_request
 from tests.conftest import SECRETS
 from tests.payloads import email, post, sms, whatsapp
@@ -30,10 +31,12 @@ from tests.status_payloads import (
 )
 
 TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+SCHEMAS = load_event_schemas()
 
 
 async def _events(engine, message_id) -> list[tuple[str, str | None, str | None]]:
-    """(type, status, previous) of the message's events on the message topic."""
+    """(type, status, previous) of the message's events on the message topic, each
+    valid against docs/asyncapi.yaml."""
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
@@ -45,6 +48,8 @@ async def _events(engine, message_id) -> list[tuple[str, str | None, str | None]
         documents = [
             row[0] if isinstance(row[0], dict) else json.loads(row[0]) for row in rows
         ]
+    for document in documents:
+        validate_event(document, SCHEMAS)
     return [
         (d["type"], d["data"].get("status"), d["data"].get("previous_status"))
         for d in documents
