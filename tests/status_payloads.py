@@ -4,6 +4,7 @@ mailgun_events}, and the outbound message they report on."""
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 import uuid
@@ -93,7 +94,8 @@ def messenger_receipt(
     psid: str, kind: str, watermark: datetime, mids: Sequence[str] = ()
 ) -> SignedRequest:
     """A `delivery` or `read` event: every message sent up to `watermark`."""
-    receipt: dict[str, object] = {"watermark": int(watermark.timestamp() * 1000)}
+    # Rounded up: a message sent in the watermark's millisecond is covered.
+    receipt: dict[str, object] = {"watermark": math.ceil(watermark.timestamp() * 1000)}
     if mids:
         receipt["mids"] = list(mids)
     event = {
