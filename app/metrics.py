@@ -40,6 +40,13 @@ class Metrics:
             ["queue"],
             registry=r,
         )
+        self.delivery_statuses = Counter(
+            "omniroute_delivery_statuses_total",
+            "Provider delivery statuses of outbound messages, by what they came to:"
+            " changed, unchanged (duplicate or outranked), unknown_message.",
+            ["provider", "outcome"],
+            registry=r,
+        )
         self.outbox_pending = Gauge(
             "omniroute_outbox_pending",
             "Outbox rows not yet acknowledged by Kafka.",

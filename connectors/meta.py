@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Final, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from connectors import json_body, sanitize
+from connectors import json_body, meta_statuses, sanitize
 from connectors import meta_schema as schema
 from connectors.model import (
     Attachment,
@@ -84,12 +85,15 @@ def verify_handshake(params: Mapping[str, str], verify_token: str) -> str | None
 
 
 def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
-    """Every customer message in the POST, in order; statuses and echoes yield none.
+    """Every customer message in the POST, in order, and the delivery statuses of
+    ours (`connectors.meta_statuses`); echoes yield nothing.
 
     A malformed message is returned in `rejected` and the others still are; a body
     that is not a Meta notification at all raises PayloadInvalid.
     """
-    return _collect(_items(_load(body)))
+    document = _load(body)
+    parsed = _collect(_items(document))
+    return replace(parsed, statuses=meta_statuses.statuses(document))
 
 
 def _items(document: Mapping[str, object]) -> Iterator[_Build]:
@@ -179,7 +183,8 @@ def _wa_change(value: schema.WaValue, path: str) -> Iterator[_Build]:
     names = _wa_names(value.contacts)
     metadata = value.metadata or schema.WaMetadata()
     recipient = metadata.display_phone_number or metadata.phone_number_id
-    # A change with only `statuses` (sent/delivered/read receipts) has no `messages`.
+    # A change with only `statuses` (sent/delivered/read receipts) has no `messages`;
+    # connectors.meta_statuses reads those.
     for i, raw in enumerate(value.messages):
         yield partial(_wa_message, raw, f"{path}.messages[{i}]", names, recipient)
 
@@ -296,7 +301,9 @@ def _messaging_event(
         content = _postback_content(event.postback)
         wire = {"provider_message_id": "postback.mid"}
     if content is None:
-        return None  # delivery, read, reaction, optin, echo: nothing the customer wrote
+        # delivery, read (connectors.meta_statuses), reaction, optin, echo: nothing
+        # the customer wrote
+        return None
     sender = _sender_id(event, path)
     message = InboundMessage(
         provider=PROVIDER,

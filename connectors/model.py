@@ -89,9 +89,39 @@ class Rejected:
     reason: str
 
 
+class DeliveryStatus(StrEnum):
+    """What a provider says became of a message we sent (the outbound wire values)."""
+
+    sent = "sent"  # the provider has it (queued, sending, handed to the carrier)
+    delivered = "delivered"
+    read = "read"
+    failed = "failed"  # final: it will not be delivered
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusUpdate:
+    """A provider's word on one outbound message, or (a watermark) on several.
+
+    It names its message by the provider's id, by our own id echoed back
+    (`message_id`), or by `recipient` and `watermark`: every message sent to that
+    recipient up to then (Messenger and Instagram receipts).
+    """
+
+    provider: str  # the outbound provider: twilio, whatsapp, messenger, mailgun, ...
+    status: DeliveryStatus
+    provider_message_id: str | None = None
+    message_id: str | None = None  # ours, as the provider echoes it (Mailgun v:)
+    at: datetime | None = None  # provider clock, UTC; None: app uses receipt time
+    error_code: str | None = None
+    error: str | None = None
+    recipient: str | None = None  # with `watermark`: the customer's id (PSID)
+    watermark: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Parsed:
-    """What `parse` returns: the messages to store and those refused one by one.
+    """What `parse` returns: the messages to store and those refused one by one, and
+    the delivery statuses of messages we sent.
 
     A body that cannot be read at all (not JSON, wrong top-level shape) still raises
     PayloadInvalid; `rejected` is for one bad message among good ones.
@@ -99,6 +129,7 @@ class Parsed:
 
     messages: tuple[InboundMessage, ...] = ()
     rejected: tuple[Rejected, ...] = ()
+    statuses: tuple[StatusUpdate, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

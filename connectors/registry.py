@@ -1,4 +1,5 @@
-"""The one table of inbound connectors. Adding a channel touches its module and this tuple."""
+"""The one table of webhook connectors: inbound messages, and the delivery statuses of
+ours. Adding a channel touches its module and this tuple."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from connectors import chat, mailgun, meta, mime, telegram, twilio
+from connectors import (
+    chat,
+    mailgun,
+    mailgun_events,
+    meta,
+    mime,
+    telegram,
+    twilio,
+    twilio_status,
+)
 from connectors.model import Parsed, WebhookRequest
 
 
@@ -24,8 +34,9 @@ class Connector:
     path: str
     secret_setting: str  # Settings field; when unset the route answers 503
     verify: Callable[[WebhookRequest, str], None]
-    # Valid messages plus the ones refused one by one; raises PayloadInvalid only
-    # for a body that cannot be read. Every message has been through sanitize.
+    # Valid messages plus the ones refused one by one, and delivery statuses; raises
+    # PayloadInvalid only for a body that cannot be read. Every message has been
+    # through sanitize, every status through delivery_status.clean.
     parse: Callable[[bytes, Mapping[str, str]], Parsed]
     ack: Ack = Ack()
     # A value that must be accepted only once (Mailgun's token); app/ records it
@@ -45,6 +56,15 @@ CONNECTORS: Final = (
         twilio.parse,
         Ack(twilio.ACK_BODY, "text/xml"),
     ),
+    # The StatusCallback of our sends (app/dispatch/senders.py), signed the same way.
+    Connector(
+        "twilio_status",
+        "/webhooks/twilio/status",
+        "twilio_auth_token",
+        twilio.verify,
+        twilio_status.parse,
+        Ack(twilio.ACK_BODY, "text/xml"),
+    ),
     Connector("meta", "/webhooks/meta", "meta_app_secret", meta.verify, meta.parse),
     Connector(
         "mailgun",
@@ -54,6 +74,15 @@ CONNECTORS: Final = (
         mailgun.parse,
         replay_key=mailgun.replay_key,
         has_mime_body=True,  # multipart/form-data is read as MIME
+    ),
+    # No replay_key: a status applied twice changes nothing (outbound.statuses), and
+    # Mailgun retries an event until it gets a 2xx.
+    Connector(
+        "mailgun_events",
+        "/webhooks/email/mailgun/events",
+        "mailgun_signing_key",
+        mailgun_events.verify,
+        mailgun_events.parse,
     ),
     Connector(
         "mime",

@@ -24,12 +24,20 @@ from app.api.problems import (
     ServiceBusy,
     SignatureRejected,
 )
-from app.db import is_unavailable
+from app.db import Database, is_unavailable
+from app.events import EventConfig
 from app.ingest import Ingestor, IngestResult, Outcome, ReplayRejected
 from app.metrics import Metrics
+from app.replies import statuses
 from app.settings import Settings
 from connectors import meta
-from connectors.model import Parsed, PayloadInvalid, SignatureInvalid, WebhookRequest
+from connectors.model import (
+    Parsed,
+    PayloadInvalid,
+    SignatureInvalid,
+    StatusUpdate,
+    WebhookRequest,
+)
 from connectors.registry import CONNECTORS, Connector
 
 log = structlog.get_logger(__name__)
@@ -166,6 +174,8 @@ async def _handle(
             ) from None
         if results[-1].decision is not None:
             metrics.decisions.labels(queue=results[-1].decision.queue).inc()
+    if parsed.statuses:
+        await _apply_statuses(request, parsed.statuses, req.received_at, metrics)
     stored = sum(r.outcome is Outcome.stored for r in results)
     # One line per request: these ride on the middleware's `http.request` line.
     structlog.contextvars.bind_contextvars(
@@ -208,7 +218,7 @@ async def _read(
             field=item.field,
             reason=item.reason,
         )
-    if parsed.rejected and not parsed.messages:
+    if parsed.rejected and not parsed.messages and not parsed.statuses:
         first = parsed.rejected[0]
         refused = PayloadRejected(f"{first.field}: {first.reason}", field=first.field)
         raise _reject(connector, refused, "payload_invalid", metrics)
@@ -230,6 +240,26 @@ async def _parse(
     if connector.has_mime_body or len(req.body) > settings.parse_inline_bytes:
         return await pool.run(work)
     return work()
+
+
+async def _apply_statuses(
+    request: Request,
+    updates: tuple[StatusUpdate, ...],
+    received_at: datetime,
+    metrics: Metrics,
+) -> None:
+    """Delivery statuses of our sends, after the request's messages are stored."""
+    db: Database = request.app.state.db  # what the Db and Events dependencies read
+    events: EventConfig = request.app.state.events
+    outcomes = await statuses.apply(db, events, updates, received_at)
+    for update, outcome in zip(updates, outcomes, strict=True):
+        metrics.delivery_statuses.labels(
+            provider=update.provider, outcome=outcome.value
+        ).inc()
+    structlog.contextvars.bind_contextvars(
+        statuses=len(updates),
+        statuses_changed=sum(o is statuses.Applied.changed for o in outcomes),
+    )
 
 
 def _acknowledged(connector: Connector) -> Responses:

@@ -7,7 +7,8 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from connectors.model import InboundMessage, Parsed
+from connectors.delivery_status import ERROR_CODE_MAX, ERROR_MAX
+from connectors.model import InboundMessage, Parsed, StatusUpdate
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -39,8 +40,36 @@ def problems(message: InboundMessage) -> list[str]:
     return found
 
 
+def status_problems(update: StatusUpdate) -> list[str]:
+    """Every reason a status could not be looked up, stored or logged; [] if none."""
+    found = [
+        f"{path}: {why}"
+        for path, value in _strings(update, "")
+        for why in _text_problems(value)
+    ]
+    keys = {
+        "provider_message_id": update.provider_message_id,
+        "message_id": update.message_id,
+        "recipient": update.recipient,
+    }
+    for path, value in keys.items():
+        if value is not None and (not value or len(value.encode()) > KEY_BYTES):
+            found.append(f"{path}: key of {len(value.encode())} bytes")
+    if not (update.provider_message_id or update.message_id or update.watermark):
+        found.append("names no message")
+    for path, value, limit in (
+        ("error_code", update.error_code, ERROR_CODE_MAX),
+        ("error", update.error, ERROR_MAX),
+    ):
+        if value is not None and len(value) > limit:
+            found.append(f"{path}: {len(value)} > {limit} characters")
+    return found + _time_problems(update.at) + _time_problems(update.watermark)
+
+
 def parsed_problems(parsed: Parsed) -> list[str]:
-    return [p for message in parsed.messages for p in problems(message)]
+    return [p for message in parsed.messages for p in problems(message)] + [
+        p for update in parsed.statuses for p in status_problems(update)
+    ]
 
 
 def _text_problems(value: str) -> Iterator[str]:

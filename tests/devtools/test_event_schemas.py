@@ -14,6 +14,8 @@ from jsonschema import ValidationError
 
 from app.events import (
     CUSTOMER_MERGED_TYPE,
+    MESSAGE_SENT_TYPE,
+    MESSAGE_STATUS_TYPE,
     ROUTING_DECISION_TYPE,
     DecisionContext,
     EventConfig,
@@ -102,16 +104,25 @@ def _data(document: Document) -> dict[str, object]:
     return data
 
 
-def test_asyncapi_document_declares_both_channels() -> None:
+def test_asyncapi_document_declares_every_channel() -> None:
     spec = yaml.safe_load(ASYNCAPI_FILE.read_text(encoding="utf-8"))
     assert spec["asyncapi"] == "3.0.0"
     addresses = {channel["address"] for channel in spec["channels"].values()}
-    assert addresses == {CONFIG.routing_topic, CONFIG.customer_topic}
+    assert addresses == {
+        CONFIG.routing_topic,
+        CONFIG.customer_topic,
+        CONFIG.message_topic,
+    }
     assert {op["action"] for op in spec["operations"].values()} == {"send"}
 
 
 def test_one_schema_per_event_type(schemas: Schemas) -> None:
-    assert set(schemas) == {ROUTING_DECISION_TYPE, CUSTOMER_MERGED_TYPE}
+    assert set(schemas) == {
+        ROUTING_DECISION_TYPE,
+        CUSTOMER_MERGED_TYPE,
+        MESSAGE_SENT_TYPE,
+        MESSAGE_STATUS_TYPE,
+    }
 
 
 @pytest.mark.parametrize(
