@@ -15,8 +15,9 @@ from sqlalchemy import text
 
 from app.main import create_app
 from app.repositories.dispatches import Dispatches
-from tests.conftest import AUTH, PUBLIC_BASE_URL, make_settings
-from tests.payloads import chat, email, post, sms, whatsapp
+from devtools.payloads import messenger_message
+from tests.conftest import AUTH, PUBLIC_BASE_URL, SECRETS, make_settings
+from tests.payloads import chat, email, post, sms, telegram, whatsapp
 from tests.providers import Answer, ProviderServer, Recorded, serving, smtp_server
 
 TWILIO_SID = "AC" + "0" * 32
@@ -173,6 +174,22 @@ async def test_an_sms_reply_goes_to_twilio_and_ends_sent(
             "/v21.0/106540352242922/messages",
             "messaging_product",
             id="whatsapp-cloud-api",
+        ),
+        pytest.param(
+            telegram(424242, "hello bot"),
+            "telegram:424242",
+            "/bot123456:test-bot-token/sendMessage",
+            "chat_id",
+            id="telegram",
+        ),
+        pytest.param(
+            messenger_message(
+                str(SECRETS["meta_app_secret"]), "6254000000000000", "hi"
+            ),
+            "messenger:6254000000000000",
+            "/v21.0/1234567890/messages",
+            "messaging_type",
+            id="messenger",
         ),
         pytest.param(
             chat("v-dispatch", "hello"),
@@ -362,3 +379,35 @@ async def test_smtp_replies_thread_under_the_customers_email(
         assert received["To"] == "ana@example.com"
         assert received["Message-ID"] == f"<{message['id']}@omniroute.example.com>"
         assert received.get_content().strip() == "Attached."
+
+
+async def test_a_rate_limited_provider_does_not_hold_up_the_others(
+    database_url, tmp_path, engine, provider
+):
+    settings = _settings(database_url, tmp_path, provider, send_rate_twilio=1.0)
+    async with _service(settings) as client:
+        await post(client, chat("v-fast", "hello"))
+        sms_replies = []
+        for i in range(3):
+            await post(client, sms(f"+1415555020{i}", "hi"))
+            sms_replies.append(
+                await _reply(client, f"phone:+1415555020{i}", {"text": f"reply {i}"})
+            )
+        fast = await _reply(client, "chat:v-fast", {"text": "right away"})
+        chat_done = await _final(engine, fast["id"])
+        async with engine.connect() as conn:
+            queued_sms = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM messages WHERE provider = 'twilio'"
+                        " AND direction = 'outbound' AND status = 'queued'"
+                    )
+                )
+            ).scalar()
+        finished = [await _final(engine, m["id"]) for m in sms_replies]
+
+    # One message a second per sender: the third SMS is still waiting its turn when
+    # the chat reply, sent through another provider, is done.
+    assert chat_done.status == "sent"
+    assert queued_sms >= 1
+    assert [f.status for f in finished] == ["sent", "sent", "sent"]
