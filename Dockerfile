@@ -19,10 +19,11 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
     uv sync --frozen --no-install-project --no-dev
 
-COPY pyproject.toml uv.lock README.md alembic.ini ./
+COPY pyproject.toml uv.lock README.md LICENSE alembic.ini ./
 COPY app ./app
 COPY connectors ./connectors
 COPY routing ./routing
+COPY outbound ./outbound
 COPY devtools ./devtools
 COPY migrations ./migrations
 
