@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import structlog
 
+from app.repositories.sessions import ping
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -64,7 +65,7 @@ class Database:
     async def ping(self) -> None:
         """Raise unless a pooled connection answers (readiness)."""
         async with self.connection() as conn:
-            await conn.execute("SELECT 1")
+            await ping(conn)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:

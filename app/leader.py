@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 
-_TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
+from app.repositories.sessions import try_advisory_lock
 
 
 @contextlib.asynccontextmanager
@@ -30,7 +30,7 @@ async def leadership(
         dsn, server_settings={"application_name": application_name}
     )
     try:
-        if not await conn.fetchval(_TRY_LOCK, lock_key):
+        if not await try_advisory_lock(conn, lock_key):
             yield None
             return
         if on_lost is not None:
