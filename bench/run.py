@@ -1,5 +1,6 @@
 """`python -m bench.run`: ingest vs bare baseline, reads, relay throughput vs a bare
-Kafka producer, and end-to-end latency at a fixed rate; figures to bench/RESULTS.md.
+Kafka producer, end-to-end latency at a fixed rate, and reply dispatch vs a bare httpx
+loop; figures to bench/RESULTS.md.
 
 Needs wrk (`apt-get install -y wrk`; ingest and reads only) and PostgreSQL at
 127.0.0.1:5432 (user postgres, trust auth). Kafka is librdkafka's mock cluster, in
@@ -20,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ingest, latency, procs, reads, relay
+from bench import dispatch, ingest, latency, procs, reads, relay
 
 RESULTS = procs.BENCH_DIR / "RESULTS.md"
 MB = 1024.0  # KiB per MiB
@@ -30,6 +31,7 @@ GOAL_RSS_MB = 250
 GOAL_READ_P99_MS = 10.0
 GOAL_RELAY_RATIO = 0.7
 GOAL_E2E_P99_MS = 150.0
+GOAL_DISPATCH_RATIO = 0.8
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,10 +53,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--latency-seconds", type=float, default=60.0, help="measured, at that rate"
     )
+    parser.add_argument(
+        "--dispatch-replies", type=int, default=10_000, help="queued replies to drain"
+    )
+    parser.add_argument(
+        "--dispatch-rounds", type=int, default=2, help="dispatcher/bare pairs"
+    )
+    parser.add_argument(
+        "--dispatch-rate",
+        type=float,
+        default=100.0,
+        help="replies accepted/s while measuring accept -> provider latency",
+    )
+    parser.add_argument(
+        "--dispatch-seconds", type=float, default=20.0, help="measured, at that rate"
+    )
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-reads", action="store_true")
     parser.add_argument("--skip-relay", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-dispatch", action="store_true")
     parser.add_argument(
         "--no-results", action="store_true", help="do not append to bench/RESULTS.md"
     )
@@ -72,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     procs.OUT.mkdir(parents=True, exist_ok=True)
     databases: list[str] = []
     ingest_report = read_report = relay_report = latency_report = None
+    dispatch_report = None
     try:
         if not args.skip_ingest:
             ingest_report = ingest.run(
@@ -103,6 +122,17 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 databases,
             )
+        if not args.skip_dispatch:
+            dispatch_report = dispatch.run(
+                stamp,
+                dispatch.DispatchBenchConfig(
+                    replies=args.dispatch_replies,
+                    rounds=args.dispatch_rounds,
+                    latency_rate=args.dispatch_rate,
+                    latency_seconds=args.dispatch_seconds,
+                ),
+                databases,
+            )
     finally:
         for name in databases:
             try:
@@ -111,7 +141,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench: could not drop {name}: {error}", file=sys.stderr)
     elapsed = time.monotonic() - started
     text = render(
-        command, elapsed, ingest_report, read_report, relay_report, latency_report
+        command,
+        elapsed,
+        ingest_report,
+        read_report,
+        relay_report,
+        latency_report,
+        dispatch_report,
     )
     print()
     print(text)
@@ -176,6 +212,7 @@ def render(
     rd: reads.ReadReport | None,
     rl: relay.RelayReport | None = None,
     lt: latency.LatencyReport | None = None,
+    dp: dispatch.DispatchReport | None = None,
 ) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [f"## {now}: `{command}`", "", *_machine(), f"- run took {elapsed:.0f} s", ""]
@@ -187,6 +224,8 @@ def render(
         out += _render_relay(rl)
     if lt is not None:
         out += _render_latency(lt)
+    if dp is not None:
+        out += _render_dispatch(dp)
     return "\n".join(out) + "\n"
 
 
@@ -476,6 +515,109 @@ def _render_latency(lt: latency.LatencyReport) -> list[str]:
         )
     lines.append("")
     return lines
+
+
+def _render_dispatch(dp: dispatch.DispatchReport) -> list[str]:
+    c = dp.config
+    d_rate, b_rate = dp.median("dispatcher", "rate"), dp.median("bare", "rate")
+    d_cpu = dp.median("dispatcher", "cpu_ms_per_send")
+    b_cpu = dp.median("bare", "cpu_ms_per_send")
+    ceiling = dp.concurrency / c.provider_delay
+    rate = "unlimited" if not dp.send_rate else f"{dp.send_rate:g}/s"
+    lines = [
+        f"### Reply dispatch: {c.replies:,} queued SMS replies to Twilio's Messages API"
+        f" ({c.provider_delay * 1000:.0f} ms answers), dispatcher vs bare httpx loop",
+        "",
+        f"Fresh database: {c.customers} customers with one inbound SMS each (the real"
+        f" ingest unit), then {c.replies:,} replies accepted by the real"
+        f" `app.replies.accept.accept` ({c.seed_concurrency} at a time, dispatcher not"
+        f" running: {dp.seed_rate:,.0f} accepts/s). Provider: a Twilio-shaped ASGI app"
+        f" under uvicorn in its own process on loopback; it records each request's"
+        f" arrival and the reply's reference (in `Body`) and answers 201"
+        f' `{{"sid": "SM..."}}` after {c.provider_delay * 1000:.0f} ms.'
+        f" **dispatcher** = the real `Dispatcher` from `running_dispatcher` with the"
+        f" service's settings (send_concurrency {dp.concurrency}, Twilio send rate"
+        f" {rate}, db_pool_size {dp.pool_size}), in the bench process on {dp.loop};"
+        " timed from start (client, leadership lock) until no dispatch row is pending"
+        " or claimed (polled every 20 ms). **bare** = one httpx.AsyncClient, the same"
+        f" {dp.concurrency} requests in flight, the same requests (built beforehand"
+        " with `outbound.twilio.build` from the stored Delivery values), first request"
+        f" to last answer, no database. At most {ceiling:,.0f} sends/s"
+        f" ({dp.concurrency} / {c.provider_delay:g} s). {c.rounds} rounds, dispatcher"
+        " then bare; before each dispatcher round every reply is put back as accept"
+        " stored it (queued, dispatch pending, 0 attempts) + VACUUM ANALYZE; medians."
+        " Loop CPU = the bench's event-loop thread; PostgreSQL CPU = the dispatcher's"
+        " backends (its own pool per round, and its lock connection); pending-index"
+        " entries = `idx_tup_read` of `ix_dispatches_pending`; requests in flight ="
+        f" requests x {c.provider_delay * 1000:.0f} ms / run time (16 would be every"
+        " slot always waiting on the provider).",
+        "",
+        "| run | sends/s | seconds | mean requests in flight at the provider"
+        " | loop CPU ms/send | PostgreSQL CPU ms/send | pending-index entries"
+        " read/send | provider CPU ms/req | provider requests (distinct)"
+        " | exactly once |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in [x for pair in zip(dp.dispatcher, dp.bare, strict=True) for x in pair]:
+        pg = "-" if r.pg_cpu_ms_per_send is None else f"{r.pg_cpu_ms_per_send:.2f}"
+        reads = "-" if r.index_reads is None else f"{r.index_reads / r.sends:,.0f}"
+        in_flight = r.requests * c.provider_delay / r.seconds if r.seconds else 0.0
+        lines.append(
+            f"| {r.side} #{r.round} | {r.rate:,.1f} | {r.seconds:.2f}"
+            f" | {in_flight:.1f} | {r.cpu_ms_per_send:.2f} | {pg} | {reads}"
+            f" | {1000 * r.provider_cpu_seconds / max(r.requests, 1):.2f}"
+            f" | {r.requests:,} ({r.distinct:,}) | {_verdict(r.exactly_once)} |"
+        )
+    ratio = dp.ratio
+    lines += [
+        "",
+        "| median | sends/s | loop CPU ms/send |",
+        "|---|---|---|",
+        f"| dispatcher | {d_rate:,.1f} | {d_cpu:.2f} |",
+        f"| bare httpx loop | {b_rate:,.1f} | {b_cpu:.2f} |",
+        "",
+        f"- dispatcher/bare: **{ratio:.2f}x** (goal >= {GOAL_DISPATCH_RATIO}x:"
+        f" {_verdict(ratio >= GOAL_DISPATCH_RATIO)})",
+        "- exactly once (dispatcher rounds: the provider saw every reference once, and"
+        " every message is `sent` with the sid answered for its request, history"
+        " [queued, sent], 1 attempt):"
+        f" {_verdict(all(r.exactly_once for r in dp.dispatcher))}; outbound messages"
+        f" by status at the end: {dp.final_statuses}",
+    ]
+    lt = dp.latency
+    if lt is not None:
+        lines += [
+            "",
+            f"Latency: a fresh dispatcher, idle, while replies are accepted open loop at"
+            f" {lt.rate:.0f}/s ({lt.rate / max(d_rate, 1):.0%} of the measured drain"
+            f" rate), reply i due at t0 + i/{lt.rate:.0f}, each accept in its own task"
+            f" in the bench process (which the dispatcher shares, as in `omniroute"
+            f" serve`), round-robin over the {c.customers} conversations;"
+            f" {c.latency_warmup:.0f} s warm-up, then {c.latency_seconds:.0f} s"
+            " measured. From accept's return (transaction committed: the API's 202)"
+            " to the provider's arrival stamp, one monotonic clock.",
+            "",
+            "| ms | p50 | p90 | p99 | p99.9 | max | n |",
+            "|---|---|---|---|---|---|---|",
+            _pct_row("**accept -> provider request**", lt.to_provider),
+            _pct_row("accept -> sent stored (wall clock)", lt.to_sent),
+            _pct_row("accept itself (due -> returned)", lt.accept),
+            _pct_row("generator lag (task start - due)", lt.lag),
+            "",
+            f"- accept -> provider p99: **{_p99(lt.to_provider)} ms**; accepted"
+            f" {lt.accepted:,} of {lt.scheduled:,} at {lt.achieved_rate:.0f}/s"
+            f"{f', errors {lt.errors}' if lt.errors else ''}; bench-process loop CPU"
+            f" {lt.loop_cpu_ms:.2f} ms/reply (accept + dispatch)",
+            f"- exactly once (latency replies): {_verdict(lt.exactly_once)}",
+        ]
+    if dp.problems:
+        lines.append(f"- problems: {'; '.join(dp.problems)}")
+    lines.append("")
+    return lines
+
+
+def _p99(p: latency.Percentiles | None) -> str:
+    return "-" if p is None or not p.count else f"{p.p99:.1f}"
 
 
 if __name__ == "__main__":
