@@ -63,7 +63,8 @@ class Dispatcher:
         self._pacers = pacers
         self._config = config
         self._claimer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._in_flight: dict[str, set[asyncio.Task[None]]] = defaultdict(set)
+        self._sending: dict[str, int] = defaultdict(int)  # requests per provider
+        self._tasks: set[asyncio.Task[None]] = set()  # sends and their recording
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self.status = DispatcherStatus()
@@ -126,22 +127,29 @@ class Dispatcher:
 
     async def _lead(self) -> None:
         while not self._stopping.is_set():
-            claimed = await self._claim_ready()
+            claimed, is_full = await self._claim_ready()
             if claimed == 0 and not self._stopping.is_set():
-                await self._sleep(await self._idle_seconds(), wake_on_notify=True)
+                # Every slot busy: a finishing send wakes us. Else the next due retry.
+                idle = (
+                    self._config.poll_seconds if is_full else await self._idle_seconds()
+                )
+                await self._sleep(idle, wake_on_notify=True)
 
-    async def _claim_ready(self) -> int:
-        claimed = 0
+    async def _claim_ready(self) -> tuple[int, bool]:
+        """Claim for each configured provider as many rows as it has free slots;
+        also whether some provider had none free (then there is nothing to poll)."""
+        claimed, is_full = 0, False
         async with self._db.connection() as conn:
             dispatches = Dispatches(conn)
-            for provider in await dispatches.ready_providers():
-                free = self._config.concurrency - len(self._in_flight[provider])
-                if free <= 0 or provider not in self._senders:
+            for provider in self._senders:  # the claim reads one index entry if idle
+                free = self._config.concurrency - self._sending[provider]
+                if free <= 0:
+                    is_full = True
                     continue
                 for row in await dispatches.claim(provider, free, self._claimer):
                     self._start(row)
                     claimed += 1
-        return claimed
+        return claimed, is_full
 
     async def _idle_seconds(self) -> float:
         async with self._db.connection() as conn:
@@ -152,20 +160,19 @@ class Dispatcher:
         return min(max(wait, 0.01), self._config.poll_seconds)
 
     def _start(self, row: ClaimedDispatch) -> None:
+        self._sending[row.provider] += 1  # the slot: released once the request is done
         task = asyncio.create_task(self._send(row))
-        tasks = self._in_flight[row.provider]
-        tasks.add(task)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-        def finished(done: asyncio.Task[None]) -> None:
-            tasks.discard(done)
-            self._wakeup.set()  # a slot is free
-
-        task.add_done_callback(finished)
+    def _request_done(self, provider: str) -> None:
+        self._sending[provider] -= 1
+        self._wakeup.set()  # a slot is free: claim again
 
     async def _send(self, row: ClaimedDispatch) -> None:
         delivery = delivery_from_json(row.delivery)
-        await self._pacers.of(row.provider, delivery.sender).wait_turn()
         try:
+            await self._pacers.of(row.provider, delivery.sender).wait_turn()
             outcome = await self._senders[row.provider](delivery)
         except Exception as error:  # a bug in a sender: the request may have gone out
             log.exception("dispatch.send_crashed", message_id=str(row.message_id))
@@ -174,6 +181,8 @@ class Dispatcher:
                 error_code="internal",
                 error_message=f"{type(error).__name__} while sending",
             )
+        finally:
+            self._request_done(row.provider)
         try:
             await self._record(row, outcome)
         except Exception:  # the row stays claimed: a restart marks it unknown
@@ -230,9 +239,8 @@ class Dispatcher:
         return timedelta(seconds=random.uniform(0, ceiling))
 
     async def _drain(self) -> None:
-        tasks = [t for group in self._in_flight.values() for t in group]
-        if tasks:
-            await asyncio.wait(tasks, timeout=10)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=10)
 
     async def _sleep(self, seconds: float, *, wake_on_notify: bool = False) -> None:
         wakeup = self._wakeup if wake_on_notify else None

@@ -30,10 +30,6 @@ _CLAIM = (
     " ORDER BY not_before, id LIMIT $2 FOR UPDATE SKIP LOCKED)"
     " RETURNING id, message_id, provider, delivery::text, attempts"
 )
-_READY_PROVIDERS = (
-    "SELECT DISTINCT provider FROM dispatches WHERE state = 'pending'"
-    " AND not_before <= now()"
-)
 _NEXT_DUE = "SELECT min(not_before) FROM dispatches WHERE state = 'pending'"
 _DONE = "UPDATE dispatches SET state = 'done' WHERE id = $1"
 _AGAIN = (
@@ -67,9 +63,6 @@ class Dispatches:
     async def renew(self, message_id: uuid.UUID) -> bool:
         """Queue a finished dispatch again (a person's retry); False if none was done."""
         return await self._conn.fetchval(_RENEW, message_id, CHANNEL) is not None
-
-    async def ready_providers(self) -> list[str]:
-        return [r[0] for r in await self._conn.fetch(_READY_PROVIDERS)]
 
     async def next_due(self) -> datetime | None:
         due: datetime | None = await self._conn.fetchval(_NEXT_DUE)
