@@ -8,7 +8,8 @@ from datetime import datetime
 
 from app.db import Database
 from app.errors import Conflict, NotFound
-from app.events import EventConfig, OutboundFacts, message_status
+from app.events import EventConfig, message_status
+from app.replies.status import facts_of
 from app.repositories.dispatches import Dispatches
 from app.repositories.outbox import Outbox
 from app.repositories.replies import Replies
@@ -43,18 +44,9 @@ async def retry(
             )
         await replies.set_status(row.id, Status.queued, now)
         await Dispatches(conn).renew(row.id)
-        facts = OutboundFacts(
-            message_id=row.id,
-            conversation_id=row.conversation_id,
-            customer_id=row.customer_id,
-            channel=row.channel,
-            provider=row.provider,
-            agent_id=row.agent_id,
-            provider_message_id=row.provider_message_id,
-        )
         await Outbox(conn).add(
             message_status(
-                events, facts, status=Status.queued, previous=row.status, at=now
+                events, facts_of(row), status=Status.queued, previous=row.status, at=now
             )
         )
         view = await Timeline(conn).message(row.id)

@@ -41,15 +41,7 @@ async def record_status(
         error=error,
         provider_message_id=provider_message_id,
     )
-    facts = OutboundFacts(
-        message_id=row.id,
-        conversation_id=row.conversation_id,
-        customer_id=row.customer_id,
-        channel=row.channel,
-        provider=row.provider,
-        agent_id=row.agent_id,
-        provider_message_id=provider_message_id or row.provider_message_id,
-    )
+    facts = facts_of(row, provider_message_id)
     outbox = Outbox(conn)
     if previous in _UNSENT and new in _ACCEPTED:
         await outbox.add(message_sent(events, facts, at))
@@ -65,3 +57,16 @@ async def record_status(
         )
     )
     return new
+
+
+def facts_of(row: OutboundRow, provider_message_id: str | None = None) -> OutboundFacts:
+    """What the message's events say about it (a new provider id wins)."""
+    return OutboundFacts(
+        message_id=row.id,
+        conversation_id=row.conversation_id,
+        customer_id=row.customer_id,
+        channel=row.channel,
+        provider=row.provider,
+        agent_id=row.agent_id,
+        provider_message_id=provider_message_id or row.provider_message_id,
+    )
