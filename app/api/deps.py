@@ -13,7 +13,6 @@ from app.api.problems import Unauthorized
 from app.attachment_store import AttachmentStore
 from app.db import Database
 from app.events import EventConfig
-from app.ingest import Ingestor
 from app.metrics import Metrics
 from app.relay import Relay
 from app.rules_state import RulesHolder
@@ -32,11 +31,6 @@ async def _db(request: Request) -> Database:
     return db
 
 
-async def _ingestor(request: Request) -> Ingestor:
-    ingestor: Ingestor = request.app.state.ingestor
-    return ingestor
-
-
 async def _attachments(request: Request) -> AttachmentStore:
     store: AttachmentStore = request.app.state.attachments
     return store
@@ -44,7 +38,6 @@ async def _attachments(request: Request) -> AttachmentStore:
 
 CurrentSettings = Annotated[Settings, Depends(_settings)]
 Db = Annotated[Database, Depends(_db)]
-IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
 Attachments = Annotated[AttachmentStore, Depends(_attachments)]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="omniroute"'}

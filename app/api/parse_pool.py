@@ -7,15 +7,15 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 
 from app.api.middleware import RETRY_AFTER_SECONDS
 from app.api.problems import PayloadTooComplex, ServiceBusy
 from app.settings import Settings
 
-__all__ = ["ParsePool", "ParsePoolDep", "lifespan"]
+__all__ = ["ParsePool", "lifespan"]
 
 _T = TypeVar("_T")
 
@@ -109,11 +109,3 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         pool.shutdown()
-
-
-async def _pool(request: Request) -> ParsePool:
-    pool: ParsePool = request.app.state.parse_pool
-    return pool
-
-
-ParsePoolDep = Annotated[ParsePool, Depends(_pool)]
