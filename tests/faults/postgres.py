@@ -2,12 +2,14 @@
 
 Never the shared server: initdb into a fresh directory, TCP on a free loopback port, no
 Unix socket. The binaries are the ones the `pgserver` dependency ships, so CI needs no
-system package. PostgreSQL refuses to run as root, so under root the server runs as the
+system package (copied where the server's OS user can reach them, see `_bin_for`). PostgreSQL refuses to run as root, so under root the server runs as the
 `postgres` OS user (or the `pgserver` user that pgserver itself would create).
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import pwd
 import shutil
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pgserver
 
-BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
+INSTALL = Path(pgserver.__file__).parent / "pginstall"
 START_TIMEOUT_SECONDS = 15
 
 
@@ -40,6 +42,25 @@ def _os_user() -> str | None:
 
         ensure_user_exists("pgserver")
         return "pgserver"
+
+
+@functools.cache
+def _bin_for(user: str | None) -> Path:
+    """pgserver's binaries, where `user` can run them.
+
+    Under root the server runs as another user, who may not traverse the directory
+    this checkout lives in (`mktemp -d` makes it 0700): then a copy of the 34 MB
+    install under a world-readable temporary directory, made once per session.
+    """
+    if user is None:
+        return INSTALL / "bin"
+    copy = Path(tempfile.mkdtemp(prefix="omniroute-pginstall-")) / "pginstall"
+    atexit.register(shutil.rmtree, copy.parent, True)
+    shutil.copytree(INSTALL, copy, symlinks=True)
+    for path in (copy.parent, *copy.parent.rglob("*")):
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o055)  # group/other: read and traverse
+    return copy / "bin"
 
 
 class LocalPostgres:
@@ -87,7 +108,7 @@ class LocalPostgres:
 
     def _run(self, program: str, *args: str) -> None:
         subprocess.run(
-            [str(BIN / program), *args],
+            [str(_bin_for(self._user) / program), *args],
             check=True,
             capture_output=True,
             user=self._user,
