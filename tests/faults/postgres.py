@@ -54,10 +54,16 @@ def _bin_for(user: str | None) -> Path:
     """
     if user is None:
         return INSTALL / "bin"
-    copy = Path(tempfile.mkdtemp(prefix="omniroute-pginstall-")) / "pginstall"
-    atexit.register(shutil.rmtree, copy.parent, True)
+    root = Path(tempfile.mkdtemp(prefix="omniroute-pginstall-"))
+    atexit.register(shutil.rmtree, root, True)
+    # The binaries find their vendored libraries at $ORIGIN/../../../pgserver.libs:
+    # keep that layout.
+    copy = root / "pgserver" / "pginstall"
     shutil.copytree(INSTALL, copy, symlinks=True)
-    for path in (copy.parent, *copy.parent.rglob("*")):
+    libs = INSTALL.parent.parent / "pgserver.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, root / "pgserver.libs", symlinks=True)
+    for path in (root, *root.rglob("*")):
         if not path.is_symlink():
             path.chmod(path.stat().st_mode | 0o055)  # group/other: read and traverse
     return copy / "bin"
