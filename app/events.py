@@ -16,6 +16,16 @@ ROUTING_DECISION_TYPE = "omniroute.routing.decision.v1"
 CUSTOMER_MERGED_TYPE = "omniroute.customer.merged.v1"
 MESSAGE_SENT_TYPE = "omniroute.message.sent.v1"
 MESSAGE_STATUS_TYPE = "omniroute.message.status.v1"
+AGENT_STATUS_TYPE = "omniroute.agent.status.v1"
+ASSIGNMENT_OUTCOMES = (
+    "offered",
+    "accepted",
+    "declined",
+    "timed_out",
+    "withdrawn",
+    "released",
+    "transferred",
+)
 CONTENT_TYPE = "application/cloudevents+json"
 _FORMAT = JSONFormat()
 
@@ -26,6 +36,8 @@ class EventConfig:
     routing_topic: str = "omniroute.routing.decisions"
     customer_topic: str = "omniroute.customers"
     message_topic: str = "omniroute.messages"
+    assignment_topic: str = "omniroute.assignments"
+    agent_topic: str = "omniroute.agents"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,3 +221,65 @@ def _outbound_data(facts: OutboundFacts) -> dict[str, object]:
         "agent_id": facts.agent_id,
         "provider_message_id": facts.provider_message_id,
     }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssignmentFacts:
+    """One step of a conversation's way to an agent, as its event describes it."""
+
+    outcome: str  # one of ASSIGNMENT_OUTCOMES
+    conversation_id: uuid.UUID
+    customer_id: uuid.UUID
+    agent_id: str | None
+    offer_id: uuid.UUID | None
+    queue: str | None
+    channel: str | None
+    priority: str | None
+    reason: str
+    at: datetime
+
+
+def assignment_type(outcome: str) -> str:
+    return f"omniroute.assignment.{outcome}.v1"
+
+
+def assignment(config: EventConfig, facts: AssignmentFacts) -> OutboxRow:
+    """Keyed by customer, like decisions, so a conversation's story stays in order."""
+    event_id = uuid.uuid4()
+    data: dict[str, object] = {
+        "conversation_id": str(facts.conversation_id),
+        "customer_id": str(facts.customer_id),
+        "agent_id": facts.agent_id,
+        "offer_id": str(facts.offer_id) if facts.offer_id is not None else None,
+        "queue": facts.queue,
+        "channel": facts.channel,
+        "priority": facts.priority,
+        "reason": facts.reason,
+        "at": _rfc3339(facts.at),
+    }
+    kind = assignment_type(facts.outcome)
+    subject = str(facts.conversation_id)
+    payload = _envelope(config, event_id, kind, subject, facts.at, data)
+    return OutboxRow(
+        topic=config.assignment_topic,
+        key=str(facts.customer_id),
+        event_id=event_id,
+        payload=payload,
+    )
+
+
+def agent_status(
+    config: EventConfig, agent_id: str, status: str, previous: str | None, at: datetime
+) -> OutboxRow:
+    """Keyed by agent: one agent's presence changes stay in order."""
+    event_id = uuid.uuid4()
+    data: dict[str, object] = {
+        "agent_id": agent_id,
+        "status": status,
+        "previous_status": previous,
+        "at": _rfc3339(at),
+    }
+    payload = _envelope(config, event_id, AGENT_STATUS_TYPE, agent_id, at, data)
+    return OutboxRow(
+        topic=config.agent_topic, key=agent_id, event_id=event_id, payload=payload
+    )

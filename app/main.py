@@ -7,24 +7,29 @@ import contextlib
 import functools
 import gc
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
 
 from app.api import (
+    agents,
     attachments,
     conversations,
     customers,
     health,
+    offers,
     openapi,
     problems,
+    queues,
     replies,
     routing_rules,
     webhooks,
 )
 from app.api.middleware import BodyLimit, RequestContext
+from app.assignment import AgentEventHub, Scheduler, SchedulerConfig
 from app.attachment_store import AttachmentStore
-from app.db import Database
+from app.db import Database, dsn
 from app.dispatch import running_dispatcher
 from app.events import EventConfig
 from app.ingest import Ingestor, IngestPolicy, Routing
@@ -50,7 +55,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             running_dispatcher(settings, db, events)
         )
         relay = app.state.relay = make_relay(settings, app.state.metrics)
-        workers = [w for w in (relay, dispatcher) if w is not None]
+        hub = app.state.agent_events = AgentEventHub(dsn(settings))
+        await hub.start()
+        stack.push_async_callback(hub.stop)
+        scheduler = app.state.scheduler = _scheduler(app, settings, db, events)
+        workers = [w for w in (relay, dispatcher, scheduler) if w is not None]
         tasks = [asyncio.create_task(w.run()) for w in workers]
         sweeper = asyncio.create_task(
             sweep_idle_forever(db, settings.conversation_idle_hours)
@@ -69,6 +78,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             rules_version=app.state.rules.rules.version,
             relay=relay is not None,
             dispatcher=dispatcher is not None,
+            scheduler=scheduler is not None,
         )
         try:
             yield
@@ -77,6 +87,19 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await worker.stop()
             sweeper.cancel()
             await asyncio.gather(sweeper, *tasks, return_exceptions=True)
+
+
+def _scheduler(
+    app: FastAPI, settings: Settings, db: Database, events: EventConfig
+) -> Scheduler | None:
+    if not settings.assignment_enabled:
+        return None
+    config = SchedulerConfig(
+        offline_grace=timedelta(seconds=settings.offline_grace_seconds)
+    )
+    return Scheduler(
+        db, dsn(settings), app.state.rules, events, app.state.metrics, config
+    )
 
 
 async def _build_ingest(app: FastAPI, settings: Settings, db: Database) -> EventConfig:
@@ -90,6 +113,8 @@ async def _build_ingest(app: FastAPI, settings: Settings, db: Database) -> Event
         routing_topic=settings.kafka_routing_topic,
         customer_topic=settings.kafka_customer_topic,
         message_topic=settings.kafka_message_topic,
+        assignment_topic=settings.kafka_assignment_topic,
+        agent_topic=settings.kafka_agent_topic,
     )
     store = app.state.attachments = AttachmentStore(settings.attachment_dir)
     app.state.ingestor = Ingestor(
@@ -135,6 +160,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         customers,
         conversations,
         replies,
+        agents,
+        offers,
+        queues,
         routing_rules,
         attachments,
         health,

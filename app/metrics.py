@@ -74,3 +74,38 @@ class Metrics:
             "1 while this process holds the relay lock.",
             registry=r,
         )
+        self.offers = Counter(
+            "omniroute_offers_total",
+            "Offers by outcome: offered, accepted, declined, timed_out.",
+            ["outcome"],
+            registry=r,
+        )
+        self.time_to_assignment = Histogram(
+            "omniroute_time_to_assignment_seconds",
+            "From waiting in line to an agent accepting (or auto-accept).",
+            ["queue"],
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=r,
+        )
+        # Queue gauges, set from GET /v1/queues' figures at each scrape.
+        self.queue_waiting = Gauge(
+            "omniroute_queue_waiting", "Conversations waiting.", ["queue"], registry=r
+        )
+        self.queue_oldest_waiting = Gauge(
+            "omniroute_queue_oldest_waiting_seconds",
+            "Age of the oldest waiting conversation (0 when none).",
+            ["queue"],
+            registry=r,
+        )
+        self.queue_available_agents = Gauge(
+            "omniroute_queue_available_agents",
+            "Available agents in the queue.",
+            ["queue"],
+            registry=r,
+        )
+        self.queue_free_capacity = Gauge(
+            "omniroute_queue_free_capacity",
+            "Free capacity of the queue's available agents, by channel.",
+            ["queue", "channel"],
+            registry=r,
+        )

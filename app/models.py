@@ -54,6 +54,8 @@ class Customer(Base):
     merged_into: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("customers.id"), index=True
     )
+    # Who last held one of its conversations, for `prefer_last_agent`.
+    last_agent_id: Mapped[str | None] = mapped_column(Text)
 
 
 class CustomerIdentity(Base):
@@ -105,6 +107,21 @@ class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         CheckConstraint("status IN ('open', 'closed')", name="status"),
+        CheckConstraint(
+            "assignment IN ('none', 'waiting', 'offered', 'assigned')",
+            name="assignment",
+        ),
+        Index(
+            "ix_conversations_waiting",
+            "waiting_since",
+            "id",
+            postgresql_where=sql("assignment = 'waiting' AND status = 'open'"),
+        ),
+        Index(
+            "ix_conversations_holder_agent_id",
+            "holder_agent_id",
+            postgresql_where=sql("holder_agent_id IS NOT NULL"),
+        ),
         # At most one open conversation per customer, enforced by the database.
         Index(
             "uq_conversations_open_customer_id",
@@ -139,6 +156,14 @@ class Conversation(Base):
     # The first outbound message with an agent after the conversation opened.
     first_response_at: Mapped[datetime | None]
     first_response_seconds: Mapped[float | None] = mapped_column(Float)
+    # none (closed or never routed), waiting (in its queue's line), offered (a pending
+    # offer to holder_agent_id), assigned (held by holder_agent_id).
+    assignment: Mapped[str] = mapped_column(String(16), server_default="none")
+    holder_agent_id: Mapped[str | None] = mapped_column(Text)
+    waiting_since: Mapped[datetime | None]
+    assigned_at: Mapped[datetime | None]
+    # The channel its capacity counts on: the opening message's, fixed while held.
+    channel: Mapped[str | None] = mapped_column(String(16))
 
 
 class Message(Base):
@@ -308,3 +333,108 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, object]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     published_at: Mapped[datetime | None]
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    __table_args__ = (
+        CheckConstraint("status IN ('available', 'away', 'offline')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default="offline")
+    queues: Mapped[list[str] | None] = mapped_column(
+        ARRAY(Text), server_default=sql("'{}'::text[]")
+    )
+    skills: Mapped[list[str] | None] = mapped_column(
+        ARRAY(Text), server_default=sql("'{}'::text[]")
+    )
+    languages: Mapped[list[str] | None] = mapped_column(
+        ARRAY(Text), server_default=sql("'{}'::text[]")
+    )
+    capacity: Mapped[dict[str, object]] = mapped_column(JSONB)
+    status_changed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Set while offline: its conversations return to their queues after the grace.
+    offline_since: Mapped[datetime | None]
+    last_assigned_at: Mapped[datetime | None]
+    # The last agent_events.seq given out, bumped under the agent's row lock.
+    event_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Offer(Base):
+    __tablename__ = "offers"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'accepted', 'declined', 'timed_out', 'withdrawn')",
+            name="status",
+        ),
+        # Never two pending offers for one conversation, whatever replica made them.
+        Index(
+            "uq_offers_pending_conversation_id",
+            "conversation_id",
+            unique=True,
+            postgresql_where=sql("status = 'pending'"),
+        ),
+        Index(
+            "ix_offers_pending_expires_at",
+            "expires_at",
+            postgresql_where=sql("status = 'pending'"),
+        ),
+        Index("ix_offers_agent_id", "agent_id", "offered_at"),
+        Index("ix_offers_conversation_id", "conversation_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id"))
+    agent_id: Mapped[str] = mapped_column(Text)
+    queue: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    offered_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AssignmentLogEntry(Base):
+    """Every offer, answer and move of a conversation between agents, with its why."""
+
+    __tablename__ = "assignment_log"
+    __table_args__ = (
+        Index("ix_assignment_log_conversation_id", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    conversation_id: Mapped[uuid.UUID]
+    at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16))
+    agent_id: Mapped[str | None] = mapped_column(Text)
+    offer_id: Mapped[uuid.UUID | None]
+    policy: Mapped[str | None] = mapped_column(String(16))
+    considered: Mapped[int | None] = mapped_column(Integer)
+    eligible: Mapped[int | None] = mapped_column(Integer)
+    excluded: Mapped[dict[str, object]] = mapped_column(
+        JSONB, server_default=sql("'{}'::jsonb")
+    )
+    agent_load: Mapped[int | None] = mapped_column(Integer)
+    agent_capacity: Mapped[int | None] = mapped_column(Integer)
+    agent_idle_seconds: Mapped[float | None] = mapped_column(Float)
+    expansion_step: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class AgentEvent(Base):
+    """An agent desktop's feed, kept an hour for Last-Event-ID resume."""
+
+    __tablename__ = "agent_events"
+    __table_args__ = (Index("ix_agent_events_created_at", "created_at"),)
+
+    agent_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    conversation_id: Mapped[uuid.UUID]
+    data: Mapped[dict[str, object]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     send_rate_telegram: NonNegativeFloat = 0
     send_rate_chat: NonNegativeFloat = 0
     kafka_message_topic: str = "omniroute.messages"
+    kafka_assignment_topic: str = "omniroute.assignments"
+    kafka_agent_topic: str = "omniroute.agents"
+    # Assignment: false means this replica never runs the scheduler (offers, timers).
+    assignment_enabled: bool = True
+    offline_grace_seconds: float = Field(default=120, ge=0)
+    sse_heartbeat_seconds: float = Field(default=15, gt=0)
 
     @field_validator("database_url")
     @classmethod

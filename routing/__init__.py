@@ -6,14 +6,17 @@
 from routing.engine import decide
 from routing.model import (
     Action,
+    AssignmentPolicy,
     BusinessHours,
     Condition,
     ConversationState,
     CustomerFacts,
     Decision,
+    ExpansionStep,
     Facts,
     MessageFacts,
     Priority,
+    QueuePolicy,
     Rule,
     RuleSet,
 )
@@ -21,14 +24,17 @@ from routing.rules import RulesError, load_rules
 
 __all__ = [
     "Action",
+    "AssignmentPolicy",
     "BusinessHours",
     "Condition",
     "ConversationState",
     "CustomerFacts",
     "Decision",
+    "ExpansionStep",
     "Facts",
     "MessageFacts",
     "Priority",
+    "QueuePolicy",
     "Rule",
     "RuleSet",
     "RulesError",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -96,11 +96,46 @@ class Rule:
         return all(condition.test(facts) for condition in self.conditions)
 
 
+class AssignmentPolicy(StrEnum):
+    """How a queue picks among eligible agents (ties: longest idle, then agent id)."""
+
+    most_available = "most_available"  # largest free share of capacity on the channel
+    least_active = "least_active"  # fewest open conversations held
+    longest_idle = "longest_idle"  # longest since the last assignment
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpansionStep:
+    """Applied once a conversation has waited `after_seconds`."""
+
+    after_seconds: int
+    drop_skills: tuple[str, ...] = ()
+    overflow_queue: str | None = None  # its agents become eligible too
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueuePolicy:
+    name: str
+    policy: AssignmentPolicy = AssignmentPolicy.most_available
+    offer_timeout_seconds: int = 30
+    auto_accept: bool = False
+    away_on_timeout: bool = True
+    prefer_last_agent: bool = True
+    expand: tuple[ExpansionStep, ...] = ()
+    configured: bool = False  # False: a queue the file names only in rules
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuleSet:
     version: str  # first 16 hex chars of sha256 of the file bytes
     rules: tuple[Rule, ...]
     default: Action
+    queues: Mapping[str, QueuePolicy] = field(default_factory=dict)
+
+    def queue_policy(self, name: str) -> QueuePolicy:
+        """The queue's settings, or the defaults for a queue not configured."""
+        found = self.queues.get(name)
+        return found if found is not None else QueuePolicy(name=name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

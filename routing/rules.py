@@ -34,11 +34,13 @@ def load_rules(source: bytes) -> RuleSet:
     except ValidationError as exc:
         raise min(map(document.pydantic_error, exc.errors()), key=_line) from None
     _check_rules(spec, document)
+    _check_queues(spec, document)
     lines = [document.line(("rules", index)) for index in range(len(spec.rules))]
     return RuleSet(
         version=hashlib.sha256(source).hexdigest()[:16],
         rules=spec.compile_rules(lines),
         default=spec.default.compile(),
+        queues=spec.compile_queues(),
     )
 
 
@@ -58,6 +60,21 @@ def _check_rules(spec: RulesFile, document: _Document) -> None:
         if rule.when.business_hours is not None and spec.business_hours is None:
             path: Path = ("rules", index, "when", "business_hours")
             raise document.error(path, "needs a top-level business_hours block")
+
+
+def _check_queues(spec: RulesFile, document: _Document) -> None:
+    """Expansion steps in increasing time, never overflowing into their own queue."""
+    for name, queue in spec.queues.items():
+        previous = 0
+        for index, step in enumerate(queue.expand):
+            path: Path = ("queues", name, "expand", index)
+            if step.after_seconds <= previous:
+                message = f"must be greater than the previous step's ({previous})"
+                raise document.error((*path, "after_seconds"), message)
+            if step.overflow_queue == name:
+                message = "a queue cannot overflow into itself"
+                raise document.error((*path, "overflow_queue"), message)
+            previous = step.after_seconds
 
 
 # --- YAML with line marks -------------------------------------------------------------

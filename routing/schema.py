@@ -13,9 +13,26 @@ from datetime import date
 from typing import Annotated, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    model_validator,
+)
 
-from routing.model import Action, BusinessHours, Condition, Facts, Priority, Rule
+from routing.model import (
+    Action,
+    AssignmentPolicy,
+    BusinessHours,
+    Condition,
+    ExpansionStep,
+    Facts,
+    Priority,
+    QueuePolicy,
+    Rule,
+)
 
 T = TypeVar("T")
 
@@ -152,10 +169,54 @@ class HoursSpec(_Spec):
         )
 
 
+class StepSpec(_Spec):
+    after_seconds: Annotated[int, Field(strict=True, ge=1, le=30 * 86400)]
+    drop_skills: _Names = ()
+    overflow_queue: _Name | None = None
+
+    @model_validator(mode="after")
+    def _does_something(self) -> StepSpec:
+        if not self.drop_skills and self.overflow_queue is None:
+            raise ValueError("a step needs drop_skills or overflow_queue")
+        return self
+
+    def compile(self) -> ExpansionStep:
+        return ExpansionStep(
+            after_seconds=self.after_seconds,
+            drop_skills=self.drop_skills,
+            overflow_queue=self.overflow_queue,
+        )
+
+
+class QueueSpec(_Spec):
+    policy: AssignmentPolicy = AssignmentPolicy.most_available
+    offer_timeout_seconds: Annotated[int, Field(strict=True, ge=1, le=86400)] = 30
+    auto_accept: StrictBool = False
+    away_on_timeout: StrictBool = True
+    prefer_last_agent: StrictBool = True
+    expand: tuple[StepSpec, ...] = ()
+
+    def compile(self, name: str) -> QueuePolicy:
+        return QueuePolicy(
+            name=name,
+            policy=self.policy,
+            offer_timeout_seconds=self.offer_timeout_seconds,
+            auto_accept=self.auto_accept,
+            away_on_timeout=self.away_on_timeout,
+            prefer_last_agent=self.prefer_last_agent,
+            expand=tuple(step.compile() for step in self.expand),
+            configured=True,
+        )
+
+
 class RulesFile(_Spec):
     rules: tuple[RuleSpec, ...]
     default: DefaultSpec
     business_hours: HoursSpec | None = None
+    queues: dict[_Name, QueueSpec] = {}
+
+    def compile_queues(self) -> dict[str, QueuePolicy]:
+        return {name: spec.compile(name) for name, spec in self.queues.items()}
 
     def compile_rules(self, lines: Sequence[int]) -> tuple[Rule, ...]:
         """Every rule compiled; `lines[i]` is where rule i starts."""

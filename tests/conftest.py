@@ -54,7 +54,7 @@ OUTBOUND = {
 }
 AUTH = {"Authorization": "Bearer test-token"}
 PUBLIC_BASE_URL = "https://omniroute.example.com"
-TABLES = "outbox, decisions, attachments, messages, conversations, customer_merges, identities, webhook_nonces, customers"
+TABLES = "agent_events, assignment_log, offers, agents, outbox, decisions, attachments, messages, conversations, customer_merges, identities, webhook_nonces, customers"
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +109,7 @@ def make_settings(
         **SECRETS,
         **OUTBOUND,
         "dispatch_enabled": False,  # tests of delivery start the dispatcher
+        "assignment_enabled": False,  # tests of assignment start the scheduler
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -7,9 +7,18 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from app.api.deps import Db, require_token
+from app.api.assignment_schemas import (
+    AssignmentList,
+    AssignmentOut,
+    OfferOut,
+    TransferIn,
+    TransferOut,
+    TransferToQueue,
+)
+from app.api.deps import Db, Events, Rules, require_token
 from app.api.openapi import problems
 from app.api.schemas import ConversationList, ConversationOut, DecisionList, DecisionOut
+from app.assignment import history, transfer
 from app.desk import conversations
 
 router = APIRouter(
@@ -50,3 +59,53 @@ async def list_decisions(conversation_id: uuid.UUID, db: Db) -> DecisionList:
     """Every routing decision of the conversation, oldest first, with its reasons."""
     found = await conversations.decisions(db, conversation_id)
     return DecisionList(items=[DecisionOut.from_view(d) for d in found])
+
+
+@router.get(
+    "/{conversation_id}/assignments", response_model=AssignmentList, responses=_ONE
+)
+async def list_assignments(conversation_id: uuid.UUID, db: Db) -> AssignmentList:
+    """Every offer and assignment, oldest first, with the policy and who was
+    considered and excluded, and why."""
+    found = await history.history(db, conversation_id)
+    return AssignmentList(items=[AssignmentOut.from_record(r) for r in found])
+
+
+@router.post(
+    "/{conversation_id}/transfer",
+    status_code=202,
+    response_model=TransferOut,
+    responses=problems(
+        400,
+        401,
+        404,
+        409,
+        413,
+        422,
+        503,
+        notes={409: "closed, or the agent is offline or has no free capacity"},
+    ),
+)
+async def transfer_conversation(
+    conversation_id: uuid.UUID, body: TransferIn, db: Db, events: Events, rules: Rules
+) -> TransferOut:
+    """To a queue (it waits there, keeping its place in line) or to an agent (an
+    offer, which needs free capacity on the channel unless `force`)."""
+    if isinstance(body, TransferToQueue):
+        await transfer.to_queue(db, conversation_id, body.queue, events)
+        return TransferOut(
+            conversation_id=conversation_id, queue=body.queue, offer=None
+        )
+    offer = await transfer.to_agent(
+        db,
+        conversation_id,
+        body.agent_id,
+        force=body.force,
+        rules=rules,
+        config=events,
+    )
+    return TransferOut(
+        conversation_id=conversation_id,
+        queue=offer.queue,
+        offer=OfferOut.from_row(offer),
+    )

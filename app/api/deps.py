@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.problems import Unauthorized
+from app.assignment import AgentEventHub
 from app.attachment_store import AttachmentStore
 from app.db import Database
 from app.events import EventConfig
@@ -86,3 +87,11 @@ Events = Annotated[EventConfig, Depends(_events)]
 Rules = Annotated[RulesHolder, Depends(_rules)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 RelayDep = Annotated[Relay | None, Depends(_relay)]
+
+
+async def _hub(request: Request) -> AgentEventHub:
+    hub: AgentEventHub = request.app.state.agent_events
+    return hub
+
+
+Hub = Annotated[AgentEventHub, Depends(_hub)]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import Db, MetricsDep, RelayDep
+from app.api.deps import Db, MetricsDep, RelayDep, Rules
 from app.api.middleware import RETRY_AFTER_SECONDS
+from app.assignment import queues
 from app.db import Database, DatabaseUnavailable
 
 router = APIRouter(tags=["health"])
@@ -63,6 +66,9 @@ async def _database(db: Database) -> str:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(registry: MetricsDep) -> Response:
-    """Prometheus text format."""
+async def metrics(registry: MetricsDep, db: Db, rules: Rules) -> Response:
+    """Prometheus text format; queue gauges are read from the database at each scrape
+    (left as they were when it is unavailable)."""
+    with contextlib.suppress(Exception):  # a scrape never fails for them
+        await queues.refresh_gauges(db, rules, registry)
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

@@ -318,10 +318,17 @@ class ConversationOut(BaseModel):
     tags: list[str]
     first_response_at: datetime | None
     first_response_seconds: float | None
+    assignment: Literal["none", "waiting", "offered", "assigned"]
+    assigned_agent_id: str | None
+    waiting_since: datetime | None
 
     @classmethod
     def from_view(cls, view: ConversationView) -> ConversationOut:
-        return cls(**{f: getattr(view, f) for f in ConversationView.__slots__})
+        fields = {f: getattr(view, f) for f in ConversationView.__slots__}
+        fields.pop("holder_agent_id")
+        fields["assigned_agent_id"] = view.assigned_agent_id
+        fields["waiting_since"] = view.waiting_since_shown
+        return cls(**fields)
 
 
 class ConversationList(BaseModel):

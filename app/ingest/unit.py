@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import asyncpg
 
+from app.assignment.escalation import after_decision
 from app.attachment_store import AttachmentStore
 from app.db import Database
 from app.errors import Problem
@@ -178,6 +179,9 @@ class Ingestor:
                 # An edit must not be lost to its message's concurrent first delivery.
                 raise _Duplicate if edited_at is None else _LostEditRace
             await messages.add_attachments(new.id, attachments)
+            await after_decision(
+                conn, self._routing.events, new.conversation_id, new.decision, now
+            )
             if edited_at is not None:  # an edit of a message we never received
                 await messages.mark_edited(new.id, edited_at)
         return IngestResult(
@@ -219,6 +223,7 @@ class Ingestor:
             decision=decision,
             decision_id=ctx.decision_id,
             event=routing_decision(self._routing.events, ctx, decision),
+            opens=placement.routing is None,
         )
 
 

@@ -16,14 +16,16 @@ import asyncpg
 _COLUMNS = (
     "id, customer_id, status, channels, opened_at, closed_at, close_reason,"
     " last_message_at, message_count, queue, priority, skills, tags,"
-    " first_response_at, first_response_seconds"
+    " first_response_at, first_response_seconds, assignment, holder_agent_id,"
+    " waiting_since"
 )
 
 
 def _close_where(condition: str, closed_at: str = "$2", reason: str = "$3") -> str:
     return (
         f"UPDATE conversations SET status = 'closed', closed_at = {closed_at},"
-        f" close_reason = {reason} WHERE status = 'open' AND {condition}"
+        f" close_reason = {reason}, assignment = 'none'"
+        f" WHERE status = 'open' AND {condition}"
     )
 
 
@@ -74,6 +76,18 @@ class ConversationView:
     tags: tuple[str, ...]
     first_response_at: datetime | None = None
     first_response_seconds: float | None = None
+    assignment: str = "none"  # none | waiting | offered | assigned
+    holder_agent_id: str | None = None  # the agent offered or assigned it
+    waiting_since: datetime | None = None  # its place in line (kept while held)
+
+    @property
+    def assigned_agent_id(self) -> str | None:
+        return self.holder_agent_id if self.assignment == "assigned" else None
+
+    @property
+    def waiting_since_shown(self) -> datetime | None:
+        """Null unless waiting or offered."""
+        return self.waiting_since if self.assignment in ("waiting", "offered") else None
 
 
 class Conversations:
@@ -160,4 +174,7 @@ def _view(row: asyncpg.Record) -> ConversationView:
         tags=tuple(row["tags"]),
         first_response_at=row["first_response_at"],
         first_response_seconds=row["first_response_seconds"],
+        assignment=row["assignment"],
+        holder_agent_id=row["holder_agent_id"],
+        waiting_since=row["waiting_since"],
     )

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from app.repositories import outbox
+from app.repositories import agent_events, holding, outbox
 from app.repositories.outbox import OutboxRow
 from connectors.model import Attachment, InboundMessage
 from routing.model import Decision
@@ -31,13 +31,31 @@ _INSERT = (
     " c AS (UPDATE conversations SET last_message_at = greatest(last_message_at, $20),"
     " message_count = message_count + 1, channels = CASE WHEN $4 = ANY(channels)"
     " THEN channels ELSE array_append(channels, $4::text) END, queue = $22,"
-    " priority = $23, skills = $24, tags = $25 FROM m WHERE conversations.id = $3),"
+    " priority = $23, skills = $24, tags = $25,"
+    # Opening (or reopening) puts it in line; the channel its capacity counts on.
+    " assignment = CASE WHEN $41 THEN 'waiting' ELSE assignment END,"
+    " waiting_since = CASE WHEN $41 THEN $20 ELSE waiting_since END,"
+    " channel = CASE WHEN $41 THEN $4 ELSE channel END,"
+    " holder_agent_id = CASE WHEN $41 THEN NULL ELSE holder_agent_id END,"
+    " assigned_at = CASE WHEN $41 THEN NULL ELSE assigned_at END"
+    " FROM m WHERE conversations.id = $3"
+    " RETURNING conversations.holder_agent_id AS holder, conversations.assignment),"
+    # A follow-up in an assigned conversation is pushed to its agent's desktop.
+    " s AS (UPDATE agents SET event_seq = event_seq + 1 FROM c"
+    " WHERE agents.id = c.holder AND c.assignment = 'assigned'"
+    " RETURNING agents.id, agents.event_seq),"
+    " e AS (INSERT INTO agent_events (agent_id, seq, kind, conversation_id, data)"
+    " SELECT s.id, s.event_seq, 'message', $3, jsonb_build_object('conversation_id',"
+    " $3::text, 'message_id', m.id::text, 'channel', $4::text) FROM s, m"
+    " RETURNING agent_id),"
     " d AS (INSERT INTO decisions (id, message_id, conversation_id, customer_id, queue,"
     " priority, skills, tags, language, rule_id, matched_conditions, reason, rules_version,"
     " new_conversation, changed, escalated, previous_queue, previous_priority, decided_at)"
     " SELECT $21, m.id, $3, $2, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,"
     f" $33, $34, $35, $20 FROM m), {_OUTBOX_CTE}"
-    f" SELECT m.id, {_NOTIFY} FROM m"
+    f" SELECT m.id, {_NOTIFY},"
+    f" (SELECT pg_notify('{agent_events.CHANNEL}', agent_id) FROM e),"
+    f" CASE WHEN $41 THEN pg_notify('{holding.CHANNEL}', '') END FROM m"
 )
 _INSERT_ATTACHMENT = (
     "INSERT INTO attachments (id, message_id, position, filename, content_type, size,"
@@ -78,6 +96,7 @@ class NewMessage:
     decision: Decision
     decision_id: uuid.UUID
     event: OutboxRow
+    opens: bool  # a new or reopened conversation: it starts waiting in its queue
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,6 +136,7 @@ class Messages:
             new.received_at,
             *_decision_args(new.decision, new.decision_id),
             *outbox.row_args(new.event),
+            new.opens,
         )
         return stored is not None
 

@@ -41,6 +41,10 @@ _ADD = (
     "WITH o AS (INSERT INTO outbox (topic, key, event_id, payload)"
     " VALUES ($1, $2, $3, $4::jsonb)) SELECT pg_notify($5, '')"
 )
+_INSERT = (
+    "INSERT INTO outbox (topic, key, event_id, payload) VALUES ($1, $2, $3, $4::jsonb)"
+)
+_NOTIFY = "SELECT pg_notify($1, '')"
 _PENDING = (
     "SELECT id, topic, key, payload::text FROM outbox WHERE published_at IS NULL"
     " AND id > $2 ORDER BY id LIMIT $1"
@@ -79,6 +83,13 @@ class Outbox:
     async def add(self, row: OutboxRow) -> None:
         """Write the event in the caller's transaction and wake the relay on commit."""
         await self._conn.execute(_ADD, *row_args(row))
+
+    async def add_many(self, rows: Sequence[OutboxRow]) -> None:
+        """Several events in the caller's transaction; one wake-up for the relay."""
+        if not rows:
+            return
+        await self._conn.executemany(_INSERT, [r[:4] for r in map(row_args, rows)])
+        await self._conn.execute(_NOTIFY, CHANNEL)
 
     async def pending(self, limit: int, *, after: int = 0) -> list[PendingRow]:
         """Unpublished rows in id order, above `after` (the relay's batches in flight).

@@ -1,0 +1,128 @@
+"""The assignment scheduler: one active per database (advisory lock, like the relay).
+
+It wakes on NOTIFY (a conversation waits, capacity freed, an agent available) and at
+least every `poll_seconds` for what is due by time: offer deadlines, expansion steps
+(from `waiting_since`, stored), offline grace. All of it is in PostgreSQL, so a
+restart or a new leader loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import structlog
+
+from app.assignment import timers
+from app.assignment.assign import BATCH, assign_waiting
+from app.db import Database
+from app.events import EventConfig
+from app.leader import leadership, pause
+from app.metrics import Metrics
+from app.repositories.holding import ASSIGN_LOCK_KEY, CHANNEL
+from app.rules_state import RulesHolder
+
+log = structlog.get_logger(__name__)
+
+LEADER_KEY = ASSIGN_LOCK_KEY + 1  # the session lock electing the scheduler
+PRUNE_EVERY = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SchedulerConfig:
+    offline_grace: timedelta = timedelta(seconds=120)
+    poll_seconds: float = 0.5
+    standby_seconds: float = 2.0
+
+
+class Scheduler:
+    def __init__(
+        self,
+        db: Database,
+        dsn: str,
+        rules: RulesHolder,
+        events: EventConfig,
+        metrics: Metrics,
+        config: SchedulerConfig,
+    ) -> None:
+        self._db = db
+        self._dsn = dsn
+        self._rules = rules
+        self._events = events
+        self._metrics = metrics
+        self._config = config
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._lost = False
+        self._pruned_at = 0.0
+        self.role = "starting"
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            await self._lead_while_leader()
+            jitter = random.uniform(0.5, 1)
+            await pause(self._config.standby_seconds * jitter, self._stopping)
+        self.role = "stopped"
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wakeup.set()
+
+    def _on_lost(self, _: object) -> None:
+        self._lost = True
+        self._wakeup.set()
+
+    async def _lead_while_leader(self) -> None:
+        self._lost = False
+        try:
+            async with leadership(
+                self._dsn,
+                LEADER_KEY,
+                channel=CHANNEL,
+                on_notify=self._on_notify,
+                application_name="omniroute.scheduler",
+                on_lost=self._on_lost,
+            ) as conn:
+                self.role = "leader" if conn is not None else "standby"
+                if conn is not None:
+                    log.info("scheduler.leading")
+                    await self._lead()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            self.role = "reconnecting"
+            log.warning("scheduler.database_lost", error=type(error).__name__)
+        except Exception:  # never die silently: log, stand by, try again
+            log.exception("scheduler.failed")
+
+    async def _lead(self) -> None:
+        while not self._stopping.is_set() and not self._lost:
+            self._wakeup.clear()
+            await self.tick(datetime.now(UTC))
+            await pause(self._config.poll_seconds, self._stopping, self._wakeup)
+
+    async def tick(self, now: datetime) -> int:
+        """One round at `now`: timers first (they free capacity), then assign until
+        done. Returns how many conversations were offered or assigned."""
+        await timers.expire_offers(
+            self._db, self._rules, self._events, self._metrics, now
+        )
+        await timers.release_offline(
+            self._db, self._events, self._config.offline_grace, now
+        )
+        await timers.let_go_closed(self._db, self._events, now)
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY:
+            await timers.prune_events(self._db, now)
+            self._pruned_at = time.monotonic()
+        placed = 0
+        while not self._stopping.is_set():
+            done = await assign_waiting(self._db, self._rules, self._events, now)
+            placed += done.placed
+            self._metrics.offers.labels(outcome="offered").inc(done.placed)
+            if done.placed == 0 or done.examined < BATCH:
+                break
+        return placed

@@ -1,0 +1,214 @@
+"""Who gets a waiting conversation: eligibility, the queue's policy and the tie-break.
+
+Pure: agents and the conversation come in as plain values, `now` is a parameter. The
+caller (app/assignment) reads them under its lock and writes the choice back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from routing.model import AssignmentPolicy, Priority, QueuePolicy
+
+
+class Exclusion(StrEnum):
+    """Why an agent could not take it: the first failing check, in this order."""
+
+    not_available = "not_available"
+    not_in_queue = "not_in_queue"
+    missing_skill = "missing_skill"
+    no_capacity = "no_capacity"
+    declined_before = "declined_before"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentState:
+    id: str
+    status: str  # available | away | offline
+    queues: frozenset[str]
+    skills: frozenset[str]
+    capacity: Mapping[str, int]  # channel -> capacity (a missing channel is 0)
+    load: Mapping[str, int] = field(default_factory=dict)  # held open, per channel
+    last_assigned_at: datetime | None = None  # None: never (idle the longest)
+
+    def free(self, channel: str) -> int:
+        return max(0, self.capacity.get(channel, 0) - self.load.get(channel, 0))
+
+    @property
+    def active(self) -> int:
+        """Open conversations held (assigned or offered), all channels."""
+        return sum(self.load.values())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitingConversation:
+    id: str
+    queue: str
+    channel: str
+    priority: Priority
+    skills: tuple[str, ...]
+    waiting_since: datetime
+    declined_by: frozenset[str] = frozenset()  # declined it or let it time out
+    last_agent_id: str | None = None  # who last handled this customer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Choice:
+    agent_id: str | None
+    considered: int
+    eligible: int
+    excluded: Mapping[str, int]  # Exclusion value -> count, only those that occurred
+    expansion_step: int  # expand steps in force (0: none)
+    queues: tuple[str, ...]  # the queue and the overflow queues in force
+    skills: tuple[str, ...]  # required skills after the steps' drop_skills
+    last_agent: bool  # chosen as the customer's last agent
+    agent_load: int | None  # the chosen agent's load on the channel before this
+    agent_capacity: int | None
+    agent_idle_seconds: float | None  # None: never assigned
+    reason: str
+
+
+def steps_in_force(policy: QueuePolicy, waited_seconds: float) -> int:
+    return sum(1 for step in policy.expand if waited_seconds >= step.after_seconds)
+
+
+def waiting_order(
+    conversations: Iterable[WaitingConversation],
+) -> list[WaitingConversation]:
+    """Priority (urgent first), then waiting since (oldest first), then id."""
+    return sorted(
+        conversations, key=lambda c: (-c.priority.rank, c.waiting_since, c.id)
+    )
+
+
+def with_assignment(agent: AgentState, channel: str, now: datetime) -> AgentState:
+    """The agent after taking one more conversation on `channel` at `now`."""
+    load = dict(agent.load)
+    load[channel] = load.get(channel, 0) + 1
+    return replace(agent, load=load, last_assigned_at=now)
+
+
+def _exclusion(
+    agent: AgentState,
+    conversation: WaitingConversation,
+    queues: frozenset[str],
+    skills: frozenset[str],
+) -> Exclusion | None:
+    if agent.status != "available":
+        return Exclusion.not_available
+    if agent.queues.isdisjoint(queues):
+        return Exclusion.not_in_queue
+    if not skills <= agent.skills:
+        return Exclusion.missing_skill
+    if agent.free(conversation.channel) <= 0:
+        return Exclusion.no_capacity
+    if agent.id in conversation.declined_by:
+        return Exclusion.declined_before
+    return None
+
+
+def _idle_key(agent: AgentState) -> tuple[int, float]:
+    """Longest idle first: never assigned, then the oldest last assignment."""
+    if agent.last_assigned_at is None:
+        return (0, 0.0)
+    return (1, agent.last_assigned_at.timestamp())
+
+
+SortKey = tuple[float, int, float, str]
+
+
+def _policy_key(
+    policy: AssignmentPolicy, channel: str
+) -> Callable[[AgentState], SortKey]:
+    """Smaller is better: the policy's measure, then longest idle, then agent id."""
+
+    def key(agent: AgentState) -> SortKey:
+        if policy is AssignmentPolicy.most_available:
+            measure = -agent.free(channel) / max(1, agent.capacity.get(channel, 0))
+        elif policy is AssignmentPolicy.least_active:
+            measure = float(agent.active)
+        else:
+            measure = 0.0  # longest_idle: the idle key decides
+        return (measure, *_idle_key(agent), agent.id)
+
+    return key
+
+
+def choose(
+    conversation: WaitingConversation,
+    agents: Sequence[AgentState],
+    policy: QueuePolicy,
+    now: datetime,
+) -> Choice:
+    """The agent to offer `conversation` to (None: it keeps waiting), and why."""
+    waited = (now - conversation.waiting_since).total_seconds()
+    step = steps_in_force(policy, waited)
+    in_force = policy.expand[:step]
+    overflow = tuple(s.overflow_queue for s in in_force if s.overflow_queue)
+    queues = (conversation.queue, *overflow)
+    dropped = {skill for s in in_force for skill in s.drop_skills}
+    skills = tuple(s for s in conversation.skills if s not in dropped)
+    queue_set, skill_set = frozenset(queues), frozenset(skills)
+    excluded: dict[str, int] = {}
+    eligible: list[AgentState] = []
+    for agent in agents:
+        exclusion = _exclusion(agent, conversation, queue_set, skill_set)
+        if exclusion is None:
+            eligible.append(agent)
+        else:
+            excluded[exclusion.value] = excluded.get(exclusion.value, 0) + 1
+    chosen, last = _pick(conversation, eligible, policy)
+    channel = conversation.channel
+    if chosen is None:
+        summary = ", ".join(f"{n} {why}" for why, n in sorted(excluded.items()))
+        reason = f"no eligible agent of {len(agents)} ({summary or 'none known'})"
+        load = capacity = idle = None
+    else:
+        load, capacity = chosen.load.get(channel, 0), chosen.capacity.get(channel, 0)
+        idle = (
+            None
+            if chosen.last_assigned_at is None
+            else max(0.0, (now - chosen.last_assigned_at).total_seconds())
+        )
+        idle_text = "never assigned" if idle is None else f"idle {idle:.0f} s"
+        why = (
+            "the customer's last agent"
+            if last
+            else f"{policy.policy.value}: {load} of {capacity} held on {channel},"
+            f" {chosen.active} active, {idle_text}"
+        )
+        reason = f"{chosen.id}: {why}; {len(eligible)} eligible of {len(agents)}"
+    if step:
+        reason += f"; expansion step {step}"
+    return Choice(
+        agent_id=chosen.id if chosen is not None else None,
+        considered=len(agents),
+        eligible=len(eligible),
+        excluded=excluded,
+        expansion_step=step,
+        queues=queues,
+        skills=skills,
+        last_agent=last,
+        agent_load=load,
+        agent_capacity=capacity,
+        agent_idle_seconds=idle,
+        reason=reason,
+    )
+
+
+def _pick(
+    conversation: WaitingConversation,
+    eligible: Sequence[AgentState],
+    policy: QueuePolicy,
+) -> tuple[AgentState | None, bool]:
+    """The customer's last agent when preferred and eligible, else the policy's."""
+    if not eligible:
+        return None, False
+    if policy.prefer_last_agent and conversation.last_agent_id is not None:
+        for agent in eligible:
+            if agent.id == conversation.last_agent_id:
+                return agent, True
+    return min(eligible, key=_policy_key(policy.policy, conversation.channel)), False
