@@ -3,6 +3,7 @@ scheduler ticked by the test at a chosen time (or running, where that is the poi
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -155,11 +156,15 @@ def assignment_settings(
     )
 
 
-@pytest.fixture
-async def desk(
-    database_url: URL, tmp_path: Path, engine: object
+@contextlib.asynccontextmanager
+async def open_desk(
+    database_url: URL, tmp_path: Path, **overrides: object
 ) -> AsyncIterator[Desk]:
-    settings = assignment_settings(database_url, tmp_path, offline_grace_seconds=120)
+    """One service instance (started and stopped with its lifespan) over the
+    test database; opening a second one later is a restart."""
+    settings = assignment_settings(
+        database_url, tmp_path, offline_grace_seconds=120, **overrides
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         scheduler = Scheduler(
@@ -175,3 +180,11 @@ async def desk(
             transport=transport, base_url=PUBLIC_BASE_URL
         ) as client:
             yield Desk(app, client, scheduler)
+
+
+@pytest.fixture
+async def desk(
+    database_url: URL, tmp_path: Path, engine: object
+) -> AsyncIterator[Desk]:
+    async with open_desk(database_url, tmp_path) as opened:
+        yield opened
