@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -125,12 +125,67 @@ class QueuePolicy:
     configured: bool = False  # False: a queue the file names only in rules
 
 
+class SlaMetric(StrEnum):
+    first_response = "first_response"
+    next_response = "next_response"
+    resolution = "resolution"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlaPolicy:
+    """Promised times for the conversations it matches (None in `when`: any)."""
+
+    id: str
+    queues: frozenset[str] | None = None
+    priorities: frozenset[Priority] | None = None
+    channels: frozenset[str] | None = None
+    customer_tags_any: frozenset[str] | None = None
+    first_response: int  # seconds
+    next_response: int | None = None
+    resolution: int | None = None
+    business_hours: bool = False
+    warn_at: float = 0.8  # share of a target after which a warning is due
+    line: int = 0  # where the policy starts in the rules file
+
+    def matches(
+        self, *, queue: str, priority: Priority, channel: str, tags: Iterable[str]
+    ) -> bool:
+        return (
+            (self.queues is None or queue in self.queues)
+            and (self.priorities is None or priority in self.priorities)
+            and (self.channels is None or channel in self.channels)
+            and (
+                self.customer_tags_any is None
+                or not self.customer_tags_any.isdisjoint(tags)
+            )
+        )
+
+    def target(self, metric: SlaMetric) -> int | None:
+        """The metric's target in seconds (None: this policy promises nothing)."""
+        found: int | None = getattr(self, metric.value)
+        return found
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuleSet:
     version: str  # first 16 hex chars of sha256 of the file bytes
     rules: tuple[Rule, ...]
     default: Action
     queues: Mapping[str, QueuePolicy] = field(default_factory=dict)
+    sla: tuple[SlaPolicy, ...] = ()  # first match applies
+    business_hours: BusinessHours | None = None
+
+    def sla_policy(
+        self, *, queue: str, priority: Priority, channel: str, tags: Iterable[str]
+    ) -> SlaPolicy | None:
+        """The first SLA policy matching the conversation, or None."""
+        tags = tuple(tags)
+        for policy in self.sla:
+            if policy.matches(
+                queue=queue, priority=priority, channel=channel, tags=tags
+            ):
+                return policy
+        return None
 
     def queue_policy(self, name: str) -> QueuePolicy:
         """The queue's settings, or the defaults for a queue not configured."""

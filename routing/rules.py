@@ -35,12 +35,16 @@ def load_rules(source: bytes) -> RuleSet:
         raise min(map(document.pydantic_error, exc.errors()), key=_line) from None
     _check_rules(spec, document)
     _check_queues(spec, document)
+    _check_sla(spec, document)
     lines = [document.line(("rules", index)) for index in range(len(spec.rules))]
+    sla_lines = [document.line(("sla", index)) for index in range(len(spec.sla))]
     return RuleSet(
         version=hashlib.sha256(source).hexdigest()[:16],
         rules=spec.compile_rules(lines),
         default=spec.default.compile(),
         queues=spec.compile_queues(),
+        sla=spec.compile_sla(sla_lines),
+        business_hours=spec.compile_hours(),
     )
 
 
@@ -75,6 +79,26 @@ def _check_queues(spec: RulesFile, document: _Document) -> None:
                 message = "a queue cannot overflow into itself"
                 raise document.error((*path, "overflow_queue"), message)
             previous = step.after_seconds
+
+
+def _check_sla(spec: RulesFile, document: _Document) -> None:
+    """Unique policy ids; business-hours timers need opening hours that open."""
+    first: dict[str, int] = {}
+    for index, policy in enumerate(spec.sla):
+        if policy.id in first:
+            earlier = document.line(("sla", first[policy.id], "id"))
+            message = (
+                f"duplicate SLA policy id {policy.id!r} (first used on line {earlier})"
+            )
+            raise document.error(("sla", index, "id"), message)
+        first[policy.id] = index
+        if policy.business_hours:
+            path: Path = ("sla", index, "business_hours")
+            hours = spec.business_hours
+            if hours is None:
+                raise document.error(path, "needs a top-level business_hours block")
+            if not any(hours.weekly.values()):
+                raise document.error(path, "the business_hours block never opens")
 
 
 # --- YAML with line marks -------------------------------------------------------------

@@ -32,6 +32,7 @@ from routing.model import (
     Priority,
     QueuePolicy,
     Rule,
+    SlaPolicy,
 )
 
 T = TypeVar("T")
@@ -106,6 +107,25 @@ _Channel = Literal[
     "email", "sms", "whatsapp", "messenger", "instagram", "chat", "telegram"
 ]
 _Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION = 365 * 86400
+
+
+def _duration(value: object) -> int:
+    """'90s', '15m', '4h', '2d' -> seconds (1 s .. 365 d)."""
+    found = (
+        re.fullmatch(r"([0-9]{1,6})([smhd])", value) if isinstance(value, str) else None
+    )
+    if not found:
+        raise ValueError(f"{value!r} is not a duration like '90s', '15m', '4h' or '2d'")
+    seconds = int(found.group(1)) * _UNITS[found.group(2)]
+    if not 1 <= seconds <= MAX_DURATION:
+        raise ValueError(f"{value!r} must be between 1s and 365d")
+    return seconds
+
+
+_Duration = Annotated[int, BeforeValidator(_duration)]
 
 
 class _Spec(BaseModel):
@@ -209,11 +229,56 @@ class QueueSpec(_Spec):
         )
 
 
+class SlaWhenSpec(_Spec):
+    queue: _AnyOf[_Name] | None = None
+    priority: _AnyOf[Priority] | None = None
+    channel: _AnyOf[_Channel] | None = None
+    customer_tags_any: _AnyOf[_Name] | None = None
+
+
+class SlaSpec(_Spec):
+    id: _RuleId
+    when: SlaWhenSpec = SlaWhenSpec()
+    first_response: _Duration
+    next_response: _Duration | None = None
+    resolution: _Duration | None = None
+    business_hours: StrictBool = False
+    warn_at: Annotated[float, Field(gt=0, lt=1)] = 0.8
+
+    def compile(self, line: int) -> SlaPolicy:
+        def some(values: tuple[T, ...] | None) -> frozenset[T] | None:
+            return frozenset(values) if values is not None else None
+
+        return SlaPolicy(
+            id=self.id,
+            queues=some(self.when.queue),
+            priorities=some(self.when.priority),
+            channels=some(self.when.channel),
+            customer_tags_any=some(self.when.customer_tags_any),
+            first_response=self.first_response,
+            next_response=self.next_response,
+            resolution=self.resolution,
+            business_hours=self.business_hours,
+            warn_at=self.warn_at,
+            line=line,
+        )
+
+
 class RulesFile(_Spec):
     rules: tuple[RuleSpec, ...]
     default: DefaultSpec
     business_hours: HoursSpec | None = None
     queues: dict[_Name, QueueSpec] = {}
+    sla: tuple[SlaSpec, ...] = ()
+
+    def compile_hours(self) -> BusinessHours | None:
+        return self.business_hours.compile() if self.business_hours else None
+
+    def compile_sla(self, lines: Sequence[int]) -> tuple[SlaPolicy, ...]:
+        """Every SLA policy compiled; `lines[i]` is where policy i starts."""
+        return tuple(
+            policy.compile(line) for policy, line in zip(self.sla, lines, strict=True)
+        )
 
     def compile_queues(self) -> dict[str, QueuePolicy]:
         return {name: spec.compile(name) for name, spec in self.queues.items()}
