@@ -112,6 +112,10 @@ def events_tail(args: argparse.Namespace) -> None:
     topics = args.topic or [
         os.environ.get("OMNIROUTE_KAFKA_ROUTING_TOPIC", "omniroute.routing.decisions"),
         os.environ.get("OMNIROUTE_KAFKA_CUSTOMER_TOPIC", "omniroute.customers"),
+        os.environ.get("OMNIROUTE_KAFKA_MESSAGE_TOPIC", "omniroute.messages"),
+        os.environ.get("OMNIROUTE_KAFKA_ASSIGNMENT_TOPIC", "omniroute.assignments"),
+        os.environ.get("OMNIROUTE_KAFKA_AGENT_TOPIC", "omniroute.agents"),
+        os.environ.get("OMNIROUTE_KAFKA_SLA_TOPIC", "omniroute.sla"),
     ]
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(tail(servers, topics, args.from_beginning, sys.stdout))
@@ -133,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="events_command", required=True
     ).add_parser("tail", help="consume and pretty-print events")
     tail_parser.add_argument(
-        "--topic", action="append", help="repeatable; default: both omniroute topics"
+        "--topic", action="append", help="repeatable; default: every omniroute topic"
     )
     tail_parser.add_argument("--from-beginning", action="store_true")
     tail_parser.add_argument("--bootstrap-servers")

@@ -74,6 +74,8 @@ def _summary(event: Mapping[str, object]) -> str | None:
             return _decision(data)
         if event.get("type") == CUSTOMER_MERGED_TYPE:
             return _merge(data)
+        if str(event.get("type", "")).startswith("omniroute."):
+            return _fields(data)
     except (KeyError, TypeError):
         return None  # our type but not our shape: show it raw rather than guess
     return None
@@ -89,6 +91,31 @@ def _decision(data: Mapping[str, object]) -> str:
         f"  customer={_short(data['customer_id'])}"
         f"  conversation={_short(data['conversation_id'])}  {data['reason']}"
     )
+
+
+_SHOWN = (
+    "conversation_id",
+    "agent_id",
+    "status",
+    "previous_status",
+    "queue",
+    "channel",
+    "metric",
+    "due_at",
+    "reason",
+)
+
+
+def _fields(data: Mapping[str, object]) -> str:
+    """Assignments, agents, messages, SLA: the fields an operator looks for."""
+    shown = []
+    for name in _SHOWN:
+        value = data.get(name)
+        if value is None:
+            continue
+        text = _short(value) if name == "conversation_id" else str(value)
+        shown.append(f"{name.removesuffix('_id')}={text}")
+    return "  ".join(shown)
 
 
 def _merge(data: Mapping[str, object]) -> str:

@@ -13,12 +13,15 @@ import yaml
 from jsonschema import ValidationError
 
 from app.events import (
+    AGENT_STATUS_TYPE,
+    ASSIGNMENT_OUTCOMES,
     CUSTOMER_MERGED_TYPE,
     MESSAGE_SENT_TYPE,
     MESSAGE_STATUS_TYPE,
     ROUTING_DECISION_TYPE,
     DecisionContext,
     EventConfig,
+    assignment_type,
     customer_merged,
     routing_decision,
 )
@@ -112,6 +115,8 @@ def test_asyncapi_document_declares_every_channel() -> None:
         CONFIG.routing_topic,
         CONFIG.customer_topic,
         CONFIG.message_topic,
+        CONFIG.assignment_topic,
+        CONFIG.agent_topic,
     }
     assert {op["action"] for op in spec["operations"].values()} == {"send"}
 
@@ -122,6 +127,8 @@ def test_one_schema_per_event_type(schemas: Schemas) -> None:
         CUSTOMER_MERGED_TYPE,
         MESSAGE_SENT_TYPE,
         MESSAGE_STATUS_TYPE,
+        AGENT_STATUS_TYPE,
+        *(assignment_type(outcome) for outcome in ASSIGNMENT_OUTCOMES),
     }
 
 

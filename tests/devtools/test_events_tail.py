@@ -15,9 +15,12 @@ from app.events import (
     CONTENT_TYPE,
     CUSTOMER_MERGED_TYPE,
     ROUTING_DECISION_TYPE,
+    AssignmentFacts,
     DecisionContext,
     EventConfig,
     OutboxRow,
+    agent_status,
+    assignment,
     customer_merged,
     routing_decision,
 )
@@ -209,3 +212,32 @@ def test_unknown_payloads_are_printed_raw(
 ) -> None:
     line = describe(key, value, 1_741_000_000_000)
     assert line == f"2025-03-03T11:06:40.000Z  {expected}"
+
+
+def test_assignment_and_agent_events_show_their_fields() -> None:
+    row = assignment(
+        CONFIG,
+        AssignmentFacts(
+            outcome="offered",
+            conversation_id=CONVERSATION,
+            customer_id=CUSTOMER,
+            agent_id="alice",
+            offer_id=uuid.uuid4(),
+            queue="billing",
+            channel="chat",
+            priority="high",
+            reason="most_available",
+            at=AT,
+        ),
+    )
+    line = describe(row.key.encode(), row.payload.encode(), 0)
+    assert line == (
+        "2025-03-03T09:30:00Z  omniroute.assignment.offered.v1"
+        f"  key={str(CUSTOMER)[:8]}  conversation={str(CONVERSATION)[:8]}  agent=alice"
+        "  queue=billing  channel=chat  reason=most_available"
+    )
+    status = agent_status(CONFIG, "alice", "away", "available", AT)
+    line = describe(status.key.encode(), status.payload.encode(), 0)
+    assert line.endswith(
+        "key=alice  agent=alice  status=away  previous_status=available"
+    )
