@@ -130,8 +130,12 @@ async def delete(db: Database, agent_id: str, config: EventConfig) -> None:
     now = datetime.now(UTC)
     async with db.transaction() as conn:
         agents = Agents(conn)
-        if await agents.lock(agent_id) is None:
+        found = await agents.lock(agent_id)
+        if found is None:
             raise AgentNotFound(f"agent {agent_id!r} does not exist")
+        if found.status != "offline":  # presence consumers learn it is gone
+            event = agent_status(config, agent_id, "offline", found.status, now)
+            await Outbox(conn).add(event)
         fx = Effects(config)
         held = await Holding(conn).held_by(agent_id)
         await requeue(conn, fx, held, at=now, reason="agent deleted")

@@ -97,7 +97,7 @@ async def to_agent(
             customer_id=state.customer_id,
             queue=state.queue,
             channel=state.channel,
-            priority=state.priority,
+            priority=offer.priority,  # as the offer says, so events and offer agree
         )
         fx.step("transferred", where, at=now, reason=reason, agent_id=agent_id)
         fx.step(
