@@ -17,6 +17,8 @@ CUSTOMER_MERGED_TYPE = "omniroute.customer.merged.v1"
 MESSAGE_SENT_TYPE = "omniroute.message.sent.v1"
 MESSAGE_STATUS_TYPE = "omniroute.message.status.v1"
 AGENT_STATUS_TYPE = "omniroute.agent.status.v1"
+SLA_WARNING_TYPE = "omniroute.sla.warning.v1"
+SLA_BREACHED_TYPE = "omniroute.sla.breached.v1"
 ASSIGNMENT_OUTCOMES = (
     "offered",
     "accepted",
@@ -38,6 +40,7 @@ class EventConfig:
     message_topic: str = "omniroute.messages"
     assignment_topic: str = "omniroute.assignments"
     agent_topic: str = "omniroute.agents"
+    sla_topic: str = "omniroute.sla"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -282,4 +285,39 @@ def agent_status(
     payload = _envelope(config, event_id, AGENT_STATUS_TYPE, agent_id, at, data)
     return OutboxRow(
         topic=config.agent_topic, key=agent_id, event_id=event_id, payload=payload
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlaFacts:
+    conversation_id: uuid.UUID
+    customer_id: uuid.UUID
+    policy_id: str
+    metric: str
+    due_at: datetime | None  # None: the opening hours never give the time
+    target_seconds: int
+    business_hours: bool
+
+
+def sla_event(
+    config: EventConfig, kind: str, facts: SlaFacts, at: datetime
+) -> OutboxRow:
+    """A warning or a breach, keyed by customer; `at` is the moment it marks."""
+    event_id = uuid.uuid4()
+    data: dict[str, object] = {
+        "conversation_id": str(facts.conversation_id),
+        "customer_id": str(facts.customer_id),
+        "policy_id": facts.policy_id,
+        "metric": facts.metric,
+        "due_at": _rfc3339(facts.due_at) if facts.due_at is not None else None,
+        "target_seconds": facts.target_seconds,
+        "business_hours": facts.business_hours,
+    }
+    subject = str(facts.conversation_id)
+    payload = _envelope(config, event_id, kind, subject, at, data)
+    return OutboxRow(
+        topic=config.sla_topic,
+        key=str(facts.customer_id),
+        event_id=event_id,
+        payload=payload,
     )

@@ -115,6 +115,7 @@ async def _build_ingest(app: FastAPI, settings: Settings, db: Database) -> Event
         message_topic=settings.kafka_message_topic,
         assignment_topic=settings.kafka_assignment_topic,
         agent_topic=settings.kafka_agent_topic,
+        sla_topic=settings.kafka_sla_topic,
     )
     store = app.state.attachments = AttachmentStore(settings.attachment_dir)
     app.state.ingestor = Ingestor(

@@ -164,6 +164,9 @@ class Conversation(Base):
     assigned_at: Mapped[datetime | None]
     # The channel its capacity counts on: the opening message's, fixed while held.
     channel: Mapped[str | None] = mapped_column(String(16))
+    # Waiting for the customer: SLA timers paused (the stored status stays open).
+    pending_since: Mapped[datetime | None]
+    sla_policy_id: Mapped[str | None] = mapped_column(Text)
 
 
 class Message(Base):
@@ -438,3 +441,45 @@ class AgentEvent(Base):
     conversation_id: Mapped[uuid.UUID]
     data: Mapped[dict[str, object]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class SlaTimer(Base):
+    """One SLA metric's timer for a conversation (routing.sla does the arithmetic)."""
+
+    __tablename__ = "sla_timers"
+    __table_args__ = (
+        CheckConstraint(
+            "metric IN ('first_response', 'next_response', 'resolution')",
+            name="ck_sla_timers_metric",
+        ),
+        Index(
+            "ix_sla_timers_warn_due_at",
+            "warn_due_at",
+            postgresql_where=sql("warned_at IS NULL AND stopped_at IS NULL"),
+        ),
+        Index(
+            "ix_sla_timers_due_at",
+            "due_at",
+            postgresql_where=sql("breach_published_at IS NULL AND stopped_at IS NULL"),
+        ),
+    )
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", name="fk_sla_timers_conversation"),
+        primary_key=True,
+    )
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    customer_id: Mapped[uuid.UUID]
+    policy_id: Mapped[str] = mapped_column(Text)
+    target_seconds: Mapped[int] = mapped_column(Integer)
+    business_hours: Mapped[bool]
+    warn_at: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime]
+    counted_seconds: Mapped[float] = mapped_column(Float, server_default="0")
+    running_since: Mapped[datetime | None]
+    stopped_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    warn_due_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]
+    breach_published_at: Mapped[datetime | None]

@@ -106,6 +106,7 @@ class Settings(BaseSettings):
     kafka_message_topic: str = "omniroute.messages"
     kafka_assignment_topic: str = "omniroute.assignments"
     kafka_agent_topic: str = "omniroute.agents"
+    kafka_sla_topic: str = "omniroute.sla"
     # Assignment: false means this replica never runs the scheduler (offers, timers).
     assignment_enabled: bool = True
     offline_grace_seconds: float = Field(default=120, ge=0)

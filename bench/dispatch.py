@@ -80,6 +80,7 @@ from app.ingest import Ingestor, IngestPolicy, Routing
 from app.replies.accept import ReplyRequest, accept
 from app.rules_state import RulesHolder
 from app.settings import Settings
+from app.sla.timers import SlaContext
 from bench import ingest, procs
 from bench.ingest_requests import WORDS
 from bench.latency import Percentiles
@@ -467,6 +468,12 @@ async def _customers(
     return conversations
 
 
+def _sla(settings: Settings) -> SlaContext:
+    """What accept needs to move SLA timers (the rules' opening hours, events)."""
+    events = EventConfig(source=settings.public_base_url)
+    return SlaContext(RulesHolder(settings.routing_rules_file), events)
+
+
 async def _seed(
     db: Database,
     settings: Settings,
@@ -476,6 +483,7 @@ async def _seed(
 ) -> dict[int, uuid.UUID]:
     """`replies` replies through the real accept use case: ref -> message id."""
     rng = random.Random(7)
+    sla = _sla(settings)
     texts = [_text(rng, ref) for ref in range(config.replies)]
     refs: dict[int, uuid.UUID] = {}
 
@@ -485,7 +493,7 @@ async def _seed(
             text=texts[ref],
             agent_id=f"agent-{ref % 40}",
         )
-        accepted = await accept(db, request, settings, datetime.now(UTC))
+        accepted = await accept(db, request, settings, datetime.now(UTC), sla)
         refs[ref] = accepted.message.id
 
     started = time.perf_counter()
@@ -778,6 +786,7 @@ async def _latency(
 ) -> LatencyResult:
     rate = config.latency_rate
     result = LatencyResult(rate)
+    sla = SlaContext(RulesHolder(settings.routing_rules_file), events)
     warm = round(config.latency_warmup * rate)
     total = warm + round(config.latency_seconds * rate)
     rng = random.Random(13)
@@ -797,6 +806,7 @@ async def _latency(
                 ReplyRequest(conversation_id=reply.conversation, text=text),
                 settings,
                 datetime.now(UTC),
+                sla,
             )
         except Exception as error:  # counted and reported
             reply.error = type(error).__name__

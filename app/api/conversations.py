@@ -20,6 +20,7 @@ from app.api.openapi import problems
 from app.api.schemas import ConversationList, ConversationOut, DecisionList, DecisionOut
 from app.assignment import history, transfer
 from app.desk import conversations
+from app.sla.timers import SlaContext
 
 router = APIRouter(
     prefix="/v1/conversations",
@@ -32,26 +33,63 @@ _ONE = problems(401, 404, 422, 503)
 @router.get("", response_model=ConversationList, responses=problems(401, 422, 503))
 async def list_conversations(
     db: Db,
+    rules: Rules,
     customer_id: uuid.UUID | None = None,
     status: Literal["open", "closed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ConversationList:
-    """Most recently active first."""
+    """Most recently active first (`open` includes pending conversations)."""
     found = await conversations.listing(
-        db, customer_id=customer_id, status=status, limit=limit
+        db, rules.rules, customer_id=customer_id, status=status, limit=limit
     )
-    return ConversationList(items=[ConversationOut.from_view(c) for c in found])
+    return ConversationList(items=[ConversationOut.from_read(c) for c in found])
 
 
 @router.get("/{conversation_id}", response_model=ConversationOut, responses=_ONE)
-async def get_conversation(conversation_id: uuid.UUID, db: Db) -> ConversationOut:
-    return ConversationOut.from_view(await conversations.get(db, conversation_id))
+async def get_conversation(
+    conversation_id: uuid.UUID, db: Db, rules: Rules
+) -> ConversationOut:
+    return ConversationOut.from_read(
+        await conversations.get(db, conversation_id, rules.rules)
+    )
 
 
 @router.post("/{conversation_id}/close", response_model=ConversationOut, responses=_ONE)
-async def close_conversation(conversation_id: uuid.UUID, db: Db) -> ConversationOut:
-    """Close it; the customer's next message opens a new conversation."""
-    return ConversationOut.from_view(await conversations.close(db, conversation_id))
+async def close_conversation(
+    conversation_id: uuid.UUID, db: Db, rules: Rules, events: Events
+) -> ConversationOut:
+    """Close it (every SLA timer stops); the customer's next message opens a new
+    conversation."""
+    sla = SlaContext(rules, events)
+    return ConversationOut.from_read(
+        await conversations.close(db, conversation_id, sla)
+    )
+
+
+_PENDING = problems(401, 404, 409, 422, 503, notes={409: "the conversation is closed"})
+
+
+@router.post(
+    "/{conversation_id}/pending", response_model=ConversationOut, responses=_PENDING
+)
+async def set_pending(
+    conversation_id: uuid.UUID, db: Db, rules: Rules
+) -> ConversationOut:
+    """Waiting for the customer: every SLA timer pauses until the customer writes
+    (or this is cleared with DELETE)."""
+    found = await conversations.set_pending(db, conversation_id, True, rules.rules)
+    return ConversationOut.from_read(found)
+
+
+@router.delete(
+    "/{conversation_id}/pending", response_model=ConversationOut, responses=_PENDING
+)
+async def clear_pending(
+    conversation_id: uuid.UUID, db: Db, rules: Rules
+) -> ConversationOut:
+    """No longer waiting for the customer: the SLA timers run again."""
+    found = await conversations.set_pending(db, conversation_id, False, rules.rules)
+    return ConversationOut.from_read(found)
 
 
 @router.get("/{conversation_id}/decisions", response_model=DecisionList, responses=_ONE)

@@ -9,10 +9,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Response
 
-from app.api.deps import CurrentSettings, Db, Events, require_token
+from app.api.deps import CurrentSettings, Db, Events, Rules, require_token
 from app.api.openapi import Responses, problems
 from app.api.schemas import MessageOut, ReplyIn, message_json
 from app.replies import accept, retry
+from app.sla.timers import SlaContext
 
 router = APIRouter(tags=["replies"], dependencies=[Depends(require_token)])
 _ACCEPTED: Responses = {
@@ -48,6 +49,8 @@ async def send_reply(
     body: ReplyIn,
     db: Db,
     settings: CurrentSettings,
+    rules: Rules,
+    events: Events,
     idempotency_key: Annotated[
         str | None, Header(max_length=255, pattern=r"^[\x21-\x7e]+$")
     ] = None,
@@ -55,7 +58,8 @@ async def send_reply(
     """Queue a reply; the same Idempotency-Key (or `client_message_id`) returns the
     same message and sends nothing new."""
     request = body.request(conversation_id, idempotency_key)
-    accepted = await accept.accept(db, request, settings, datetime.now(UTC))
+    sla = SlaContext(rules, events)
+    accepted = await accept.accept(db, request, settings, datetime.now(UTC), sla)
     return Response(
         message_json(accepted.message, settings.public_base_url),
         status_code=202,

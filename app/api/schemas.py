@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -17,10 +18,11 @@ from pydantic import (
 
 from app.api.openapi import STORABLE_OBJECT
 from app.api.storable import check_storable
-from app.desk.conversations import ConversationView, DecisionView
+from app.desk.conversations import ConversationRead, ConversationView, DecisionView
 from app.desk.customers import CustomerView, ProfileChange
 from app.desk.timeline import AttachmentView, MessageView, Page
 from app.replies.accept import ReplyRequest
+from app.sla.views import SlaView, TimerView
 from outbound.model import MediaLink, Template
 
 
@@ -302,10 +304,38 @@ def timeline_json(customer_id: uuid.UUID, page: Page, base_url: str) -> bytes:
     return orjson.dumps(document, default=str, option=orjson.OPT_UTC_Z)
 
 
+class SlaTimerOut(BaseModel):
+    target_seconds: int
+    due_at: datetime | None
+    remaining_seconds: float
+    status: Literal["active", "paused", "met", "breached"]
+    met_at: datetime | None
+    breached_at: datetime | None
+
+
+class SlaOut(BaseModel):
+    policy_id: str
+    first_response: SlaTimerOut | None
+    next_response: SlaTimerOut | None
+    resolution: SlaTimerOut | None
+
+    @classmethod
+    def from_view(cls, view: SlaView) -> SlaOut:
+        def timer(found: TimerView | None) -> SlaTimerOut | None:
+            return None if found is None else SlaTimerOut(**asdict(found))
+
+        return cls(
+            policy_id=view.policy_id,
+            first_response=timer(view.first_response),
+            next_response=timer(view.next_response),
+            resolution=timer(view.resolution),
+        )
+
+
 class ConversationOut(BaseModel):
     id: uuid.UUID
     customer_id: uuid.UUID
-    status: str
+    status: Literal["open", "pending", "closed"]
     channels: list[str]
     opened_at: datetime
     closed_at: datetime | None
@@ -321,13 +351,19 @@ class ConversationOut(BaseModel):
     assignment: Literal["none", "waiting", "offered", "assigned"]
     assigned_agent_id: str | None
     waiting_since: datetime | None
+    pending_since: datetime | None
+    sla: SlaOut | None
 
     @classmethod
-    def from_view(cls, view: ConversationView) -> ConversationOut:
+    def from_read(cls, read: ConversationRead) -> ConversationOut:
+        view = read.view
         fields = {f: getattr(view, f) for f in ConversationView.__slots__}
         fields.pop("holder_agent_id")
+        fields.pop("sla_policy_id")
+        fields["status"] = view.shown_status
         fields["assigned_agent_id"] = view.assigned_agent_id
         fields["waiting_since"] = view.waiting_since_shown
+        fields["sla"] = SlaOut.from_view(read.sla) if read.sla is not None else None
         return cls(**fields)
 
 

@@ -1,4 +1,5 @@
-"""The assignment scheduler: one active per database (advisory lock, like the relay).
+"""The scheduler: one active per database (advisory lock, like the relay), for
+assignment and for SLA timers.
 
 It wakes on NOTIFY (a conversation waits, capacity freed, an agent available) and at
 least every `poll_seconds` for what is due by time: offer deadlines, expansion steps
@@ -25,6 +26,7 @@ from app.leader import leadership, pause
 from app.metrics import Metrics
 from app.repositories.holding import ASSIGN_LOCK_KEY, CHANNEL
 from app.rules_state import RulesHolder
+from app.sla import due as sla_due
 
 log = structlog.get_logger(__name__)
 
@@ -115,6 +117,9 @@ class Scheduler:
             self._db, self._events, self._config.offline_grace, now
         )
         await timers.let_go_closed(self._db, self._events, now)
+        # SLA: warnings and breaches due (each once), timers of sweep-closed conversations.
+        await sla_due.publish_due(self._db, self._events, now)
+        await sla_due.stop_closed(self._db, self._rules.rules, self._events)
         if time.monotonic() - self._pruned_at > PRUNE_EVERY:
             await timers.prune_events(self._db, now)
             self._pruned_at = time.monotonic()

@@ -24,6 +24,7 @@ from app.repositories.customers import LockedCustomer
 from app.repositories.messages import Messages, NewMessage, Revision, StoredAttachment
 from app.repositories.nonces import Nonces
 from app.rules_state import RulesHolder
+from app.sla.timers import Inbound, after_inbound
 from connectors.identity import canonical
 from connectors.model import InboundMessage
 from routing.engine import decide
@@ -181,6 +182,17 @@ class Ingestor:
             await messages.add_attachments(new.id, attachments)
             await after_decision(
                 conn, self._routing.events, new.conversation_id, new.decision, now
+            )
+            inbound = Inbound(
+                conversation_id=new.conversation_id,
+                customer_id=customer.id,
+                channel=facts.channel,
+                tags=customer.tags,
+                decision=new.decision,
+                at=now,
+            )
+            await after_inbound(
+                conn, self._routing.rules.rules, self._routing.events, inbound
             )
             if edited_at is not None:  # an edit of a message we never received
                 await messages.mark_edited(new.id, edited_at)

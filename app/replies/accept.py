@@ -25,6 +25,7 @@ from app.repositories.replies import (
 )
 from app.repositories.timeline import MessageView, Timeline
 from app.settings import Settings
+from app.sla.timers import SlaContext, after_agent_reply
 from outbound import registry, windows
 from outbound.model import (
     Delivery,
@@ -84,7 +85,11 @@ class Accepted:
 
 
 async def accept(
-    db: Database, request: ReplyRequest, settings: Settings, now: datetime
+    db: Database,
+    request: ReplyRequest,
+    settings: Settings,
+    now: datetime,
+    sla: SlaContext,
 ) -> Accepted:
     """Store the reply and queue its send; raises a Problem for what cannot go."""
     fingerprint = request.fingerprint()
@@ -96,6 +101,10 @@ async def accept(
                 await Dispatches(conn).add(
                     reply.id, delivery.provider, delivery_to_json(delivery)
                 )
+                if reply.agent_id is not None:  # an agent answered: timers are met
+                    await after_agent_reply(
+                        conn, sla.rules.rules, sla.events, reply.conversation_id, now
+                    )
                 earlier = reply.id
             else:  # a concurrent twin with the same key committed first
                 earlier = await _earlier(conn, request, fingerprint)

@@ -17,14 +17,14 @@ _COLUMNS = (
     "id, customer_id, status, channels, opened_at, closed_at, close_reason,"
     " last_message_at, message_count, queue, priority, skills, tags,"
     " first_response_at, first_response_seconds, assignment, holder_agent_id,"
-    " waiting_since"
+    " waiting_since, pending_since, sla_policy_id"
 )
 
 
 def _close_where(condition: str, closed_at: str = "$2", reason: str = "$3") -> str:
     return (
         f"UPDATE conversations SET status = 'closed', closed_at = {closed_at},"
-        f" close_reason = {reason}, assignment = 'none'"
+        f" close_reason = {reason}, assignment = 'none', pending_since = NULL"
         f" WHERE status = 'open' AND {condition}"
     )
 
@@ -79,6 +79,15 @@ class ConversationView:
     assignment: str = "none"  # none | waiting | offered | assigned
     holder_agent_id: str | None = None  # the agent offered or assigned it
     waiting_since: datetime | None = None  # its place in line (kept while held)
+    pending_since: datetime | None = None  # waiting for the customer: SLA paused
+    sla_policy_id: str | None = None
+
+    @property
+    def shown_status(self) -> str:
+        """open, pending (open, waiting for the customer) or closed."""
+        if self.status == "open" and self.pending_since is not None:
+            return "pending"
+        return self.status
 
     @property
     def assigned_agent_id(self) -> str | None:
@@ -113,9 +122,10 @@ class Conversations:
 
     async def close(
         self, conversation_id: uuid.UUID, at: datetime, reason: str
-    ) -> None:
-        """Close if open; closing a closed conversation changes nothing."""
-        await self._conn.execute(_CLOSE, conversation_id, at, reason)
+    ) -> bool:
+        """Close if open (True); closing a closed conversation changes nothing."""
+        result = await self._conn.execute(_CLOSE, conversation_id, at, reason)
+        return bool(result.endswith(" 1"))
 
     async def close_others(
         self, customer_id: uuid.UUID, keep: uuid.UUID, at: datetime, reason: str
@@ -177,4 +187,6 @@ def _view(row: asyncpg.Record) -> ConversationView:
         assignment=row["assignment"],
         holder_agent_id=row["holder_agent_id"],
         waiting_since=row["waiting_since"],
+        pending_since=row["pending_since"],
+        sla_policy_id=row["sla_policy_id"],
     )

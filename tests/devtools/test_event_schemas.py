@@ -19,6 +19,8 @@ from app.events import (
     MESSAGE_SENT_TYPE,
     MESSAGE_STATUS_TYPE,
     ROUTING_DECISION_TYPE,
+    SLA_BREACHED_TYPE,
+    SLA_WARNING_TYPE,
     DecisionContext,
     EventConfig,
     assignment_type,
@@ -117,6 +119,7 @@ def test_asyncapi_document_declares_every_channel() -> None:
         CONFIG.message_topic,
         CONFIG.assignment_topic,
         CONFIG.agent_topic,
+        CONFIG.sla_topic,
     }
     assert {op["action"] for op in spec["operations"].values()} == {"send"}
 
@@ -128,6 +131,8 @@ def test_one_schema_per_event_type(schemas: Schemas) -> None:
         MESSAGE_SENT_TYPE,
         MESSAGE_STATUS_TYPE,
         AGENT_STATUS_TYPE,
+        SLA_WARNING_TYPE,
+        SLA_BREACHED_TYPE,
         *(assignment_type(outcome) for outcome in ASSIGNMENT_OUTCOMES),
     }
 
