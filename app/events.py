@@ -19,6 +19,7 @@ MESSAGE_STATUS_TYPE = "omniroute.message.status.v1"
 AGENT_STATUS_TYPE = "omniroute.agent.status.v1"
 SLA_WARNING_TYPE = "omniroute.sla.warning.v1"
 SLA_BREACHED_TYPE = "omniroute.sla.breached.v1"
+CSAT_RECEIVED_TYPE = "omniroute.csat.received.v1"
 ASSIGNMENT_OUTCOMES = (
     "offered",
     "accepted",
@@ -41,6 +42,7 @@ class EventConfig:
     assignment_topic: str = "omniroute.assignments"
     agent_topic: str = "omniroute.agents"
     sla_topic: str = "omniroute.sla"
+    csat_topic: str = "omniroute.csat"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -318,6 +320,37 @@ def sla_event(
     return OutboxRow(
         topic=config.sla_topic,
         key=str(facts.customer_id),
+        event_id=event_id,
+        payload=payload,
+    )
+
+
+def csat_received(
+    config: EventConfig,
+    *,
+    conversation_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    score: int,
+    comment: str | None,
+    channel: str,
+    at: datetime,
+) -> OutboxRow:
+    """The customer's rating of a closed conversation, keyed by customer."""
+    event_id = uuid.uuid4()
+    data: dict[str, object] = {
+        "conversation_id": str(conversation_id),
+        "customer_id": str(customer_id),
+        "score": score,
+        "comment": comment,
+        "channel": channel,
+        "at": _rfc3339(at),
+    }
+    payload = _envelope(
+        config, event_id, CSAT_RECEIVED_TYPE, str(conversation_id), at, data
+    )
+    return OutboxRow(
+        topic=config.csat_topic,
+        key=str(customer_id),
         event_id=event_id,
         payload=payload,
     )

@@ -97,9 +97,7 @@ def _scheduler(
     config = SchedulerConfig(
         offline_grace=timedelta(seconds=settings.offline_grace_seconds)
     )
-    return Scheduler(
-        db, dsn(settings), app.state.rules, events, app.state.metrics, config
-    )
+    return Scheduler(db, settings, app.state.rules, events, app.state.metrics, config)
 
 
 async def _build_ingest(app: FastAPI, settings: Settings, db: Database) -> EventConfig:
@@ -116,6 +114,7 @@ async def _build_ingest(app: FastAPI, settings: Settings, db: Database) -> Event
         assignment_topic=settings.kafka_assignment_topic,
         agent_topic=settings.kafka_agent_topic,
         sla_topic=settings.kafka_sla_topic,
+        csat_topic=settings.kafka_csat_topic,
     )
     store = app.state.attachments = AttachmentStore(settings.attachment_dir)
     app.state.ingestor = Ingestor(

@@ -87,6 +87,25 @@ class Metrics:
             buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
             registry=r,
         )
+        self.first_response = Histogram(
+            "omniroute_first_response_seconds",
+            "From the customer's first message to the first agent reply.",
+            ["queue", "channel"],
+            buckets=(15, 30, 60, 120, 300, 600, 1800, 3600, 14400, 86400),
+            registry=r,
+        )
+        self.sla_warnings = Counter(
+            "omniroute_sla_warnings_total",
+            "SLA warnings, by metric.",
+            ["metric"],
+            registry=r,
+        )
+        self.sla_breaches = Counter(
+            "omniroute_sla_breaches_total",
+            "SLA breaches, by metric.",
+            ["metric"],
+            registry=r,
+        )
         # Queue gauges, set from GET /v1/queues' figures at each scrape.
         self.queue_waiting = Gauge(
             "omniroute_queue_waiting", "Conversations waiting.", ["queue"], registry=r

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -122,6 +123,28 @@ class Conversation(Base):
             "holder_agent_id",
             postgresql_where=sql("holder_agent_id IS NOT NULL"),
         ),
+        CheckConstraint(
+            "follow_up_status IN ('scheduled', 'sent', 'skipped')",
+            name="follow_up_status",
+        ),
+        CheckConstraint("csat_score BETWEEN 1 AND 5", name="csat_score"),
+        Index("ix_conversations_opened_at", "opened_at"),
+        Index(
+            "ix_conversations_unresolved_closed",
+            "closed_at",
+            postgresql_where=sql("status = 'closed' AND resolution_seconds IS NULL"),
+        ),
+        Index(
+            "ix_conversations_follow_up_due_at",
+            "follow_up_due_at",
+            postgresql_where=sql("follow_up_status = 'scheduled'"),
+        ),
+        Index(
+            "ix_conversations_survey_customer",
+            "customer_id",
+            "follow_up_sent_at",
+            postgresql_where=sql("follow_up_status = 'sent' AND csat_score IS NULL"),
+        ),
         # At most one open conversation per customer, enforced by the database.
         Index(
             "uq_conversations_open_customer_id",
@@ -167,6 +190,20 @@ class Conversation(Base):
     # Waiting for the customer: SLA timers paused (the stored status stays open).
     pending_since: Mapped[datetime | None]
     sla_policy_id: Mapped[str | None] = mapped_column(Text)
+    # KPI facts: the oldest unanswered customer message, reopens, resolution time.
+    awaiting_since: Mapped[datetime | None]
+    reopened_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    resolution_seconds: Mapped[float | None] = mapped_column(Float)
+    resolution_business_seconds: Mapped[float | None] = mapped_column(Float)
+    # The follow-up survey after the close, and the customer's rating.
+    follow_up_status: Mapped[str | None] = mapped_column(String(16))
+    follow_up_reason: Mapped[str | None] = mapped_column(Text)
+    follow_up_due_at: Mapped[datetime | None]
+    follow_up_sent_at: Mapped[datetime | None]
+    csat_score: Mapped[int | None] = mapped_column(SmallInteger)
+    csat_comment: Mapped[str | None] = mapped_column(Text)
+    csat_at: Mapped[datetime | None]
+    csat_message_id: Mapped[str | None] = mapped_column(Text)
 
 
 class Message(Base):
@@ -450,7 +487,7 @@ class SlaTimer(Base):
     __table_args__ = (
         CheckConstraint(
             "metric IN ('first_response', 'next_response', 'resolution')",
-            name="ck_sla_timers_metric",
+            name="metric",
         ),
         Index(
             "ix_sla_timers_warn_due_at",
@@ -483,3 +520,24 @@ class SlaTimer(Base):
     warn_due_at: Mapped[datetime | None]
     warned_at: Mapped[datetime | None]
     breach_published_at: Mapped[datetime | None]
+
+
+class Response(Base):
+    """An agent reply that answered the customer: how long they waited (KPIs)."""
+
+    __tablename__ = "responses"
+    __table_args__ = (
+        CheckConstraint("kind IN ('first', 'next')", name="kind"),
+        Index("ix_responses_conversation_id", "conversation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", name="fk_responses_conversation")
+    )
+    kind: Mapped[str] = mapped_column(String(8))
+    awaited_since: Mapped[datetime]
+    answered_at: Mapped[datetime]
+    seconds: Mapped[float] = mapped_column(Float)
+    business_seconds: Mapped[float | None] = mapped_column(Float)
+    agent_id: Mapped[str] = mapped_column(Text)

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     kafka_assignment_topic: str = "omniroute.assignments"
     kafka_agent_topic: str = "omniroute.agents"
     kafka_sla_topic: str = "omniroute.sla"
+    kafka_csat_topic: str = "omniroute.csat"
+    fcr_window_days: int = Field(default=7, ge=0, le=365)
     # Assignment: false means this replica never runs the scheduler (offers, timers).
     assignment_enabled: bool = True
     offline_grace_seconds: float = Field(default=120, ge=0)

@@ -77,6 +77,7 @@ from app.dispatch import Dispatcher, running_dispatcher
 from app.dispatch.senders import configs
 from app.events import EventConfig
 from app.ingest import Ingestor, IngestPolicy, Routing
+from app.metrics import Metrics
 from app.replies.accept import ReplyRequest, accept
 from app.rules_state import RulesHolder
 from app.settings import Settings
@@ -471,7 +472,7 @@ async def _customers(
 def _sla(settings: Settings) -> SlaContext:
     """What accept needs to move SLA timers (the rules' opening hours, events)."""
     events = EventConfig(source=settings.public_base_url)
-    return SlaContext(RulesHolder(settings.routing_rules_file), events)
+    return SlaContext(RulesHolder(settings.routing_rules_file), events, Metrics())
 
 
 async def _seed(
@@ -786,7 +787,7 @@ async def _latency(
 ) -> LatencyResult:
     rate = config.latency_rate
     result = LatencyResult(rate)
-    sla = SlaContext(RulesHolder(settings.routing_rules_file), events)
+    sla = SlaContext(RulesHolder(settings.routing_rules_file), events, Metrics())
     warm = round(config.latency_warmup * rate)
     total = warm + round(config.latency_seconds * rate)
     rng = random.Random(13)

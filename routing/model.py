@@ -114,6 +114,17 @@ class ExpansionStep:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FollowUp:
+    """A survey sent on the customer's last channel after a conversation closes."""
+
+    after_close_seconds: int
+    text: str
+    csat: bool = True
+    template: tuple[str, str] | None = None  # (name, language) outside a window
+    on_idle_close: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QueuePolicy:
     name: str
     policy: AssignmentPolicy = AssignmentPolicy.most_available
@@ -122,6 +133,7 @@ class QueuePolicy:
     away_on_timeout: bool = True
     prefer_last_agent: bool = True
     expand: tuple[ExpansionStep, ...] = ()
+    follow_up: FollowUp | None = None
     configured: bool = False  # False: a queue the file names only in rules
 
 

@@ -29,6 +29,7 @@ from routing.model import (
     Condition,
     ExpansionStep,
     Facts,
+    FollowUp,
     Priority,
     QueuePolicy,
     Rule,
@@ -208,6 +209,31 @@ class StepSpec(_Spec):
         )
 
 
+class TemplateSpec(_Spec):
+    name: Annotated[str, Field(strict=True, min_length=1, max_length=512)]
+    language: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]{2,35}$")]
+
+
+class FollowUpSpec(_Spec):
+    after_close: _Duration
+    text: Annotated[str, Field(strict=True, min_length=1, max_length=1000)]
+    csat: StrictBool = True
+    template: TemplateSpec | None = None
+    on_idle_close: StrictBool = False
+
+    def compile(self) -> FollowUp:
+        template = (
+            (self.template.name, self.template.language) if self.template else None
+        )
+        return FollowUp(
+            after_close_seconds=self.after_close,
+            text=self.text,
+            csat=self.csat,
+            template=template,
+            on_idle_close=self.on_idle_close,
+        )
+
+
 class QueueSpec(_Spec):
     policy: AssignmentPolicy = AssignmentPolicy.most_available
     offer_timeout_seconds: Annotated[int, Field(strict=True, ge=1, le=86400)] = 30
@@ -215,6 +241,7 @@ class QueueSpec(_Spec):
     away_on_timeout: StrictBool = True
     prefer_last_agent: StrictBool = True
     expand: tuple[StepSpec, ...] = ()
+    follow_up: FollowUpSpec | None = None
 
     def compile(self, name: str) -> QueuePolicy:
         return QueuePolicy(
@@ -225,6 +252,7 @@ class QueueSpec(_Spec):
             away_on_timeout=self.away_on_timeout,
             prefer_last_agent=self.prefer_last_agent,
             expand=tuple(step.compile() for step in self.expand),
+            follow_up=self.follow_up.compile() if self.follow_up else None,
             configured=True,
         )
 

@@ -54,7 +54,7 @@ OUTBOUND = {
 }
 AUTH = {"Authorization": "Bearer test-token"}
 PUBLIC_BASE_URL = "https://omniroute.example.com"
-TABLES = "sla_timers, agent_events, assignment_log, offers, agents, outbox, decisions, attachments, messages, conversations, customer_merges, identities, webhook_nonces, customers"
+TABLES = "responses, sla_timers, agent_events, assignment_log, offers, agents, outbox, decisions, attachments, messages, conversations, customer_merges, identities, webhook_nonces, customers"
 
 
 @pytest.fixture(scope="session")

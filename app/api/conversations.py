@@ -15,7 +15,7 @@ from app.api.assignment_schemas import (
     TransferOut,
     TransferToQueue,
 )
-from app.api.deps import Db, Events, Rules, require_token
+from app.api.deps import Db, Events, MetricsDep, Rules, require_token
 from app.api.openapi import problems
 from app.api.schemas import ConversationList, ConversationOut, DecisionList, DecisionOut
 from app.assignment import history, transfer
@@ -56,11 +56,15 @@ async def get_conversation(
 
 @router.post("/{conversation_id}/close", response_model=ConversationOut, responses=_ONE)
 async def close_conversation(
-    conversation_id: uuid.UUID, db: Db, rules: Rules, events: Events
+    conversation_id: uuid.UUID,
+    db: Db,
+    rules: Rules,
+    events: Events,
+    metrics: MetricsDep,
 ) -> ConversationOut:
     """Close it (every SLA timer stops); the customer's next message opens a new
     conversation."""
-    sla = SlaContext(rules, events)
+    sla = SlaContext(rules, events, metrics)
     return ConversationOut.from_read(
         await conversations.close(db, conversation_id, sla)
     )

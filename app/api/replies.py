@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Response
 
-from app.api.deps import CurrentSettings, Db, Events, Rules, require_token
+from app.api.deps import CurrentSettings, Db, Events, MetricsDep, Rules, require_token
 from app.api.openapi import Responses, problems
 from app.api.schemas import MessageOut, ReplyIn, message_json
 from app.replies import accept, retry
@@ -51,6 +51,7 @@ async def send_reply(
     settings: CurrentSettings,
     rules: Rules,
     events: Events,
+    metrics: MetricsDep,
     idempotency_key: Annotated[
         str | None, Header(max_length=255, pattern=r"^[\x21-\x7e]+$")
     ] = None,
@@ -58,7 +59,7 @@ async def send_reply(
     """Queue a reply; the same Idempotency-Key (or `client_message_id`) returns the
     same message and sends nothing new."""
     request = body.request(conversation_id, idempotency_key)
-    sla = SlaContext(rules, events)
+    sla = SlaContext(rules, events, metrics)
     accepted = await accept.accept(db, request, settings, datetime.now(UTC), sla)
     return Response(
         message_json(accepted.message, settings.public_base_url),

@@ -178,12 +178,14 @@ async def _handle(
     if parsed.statuses:
         await _apply_statuses(request, parsed.statuses, req.received_at, metrics)
     stored = sum(r.outcome is Outcome.stored for r in results)
+    rated = sum(r.outcome is Outcome.rated for r in results)
     # One line per request: these ride on the middleware's `http.request` line.
     structlog.contextvars.bind_contextvars(
         connector=connector.name,
         messages=len(results),
         stored=stored,
-        duplicates=len(results) - stored,
+        duplicates=len(results) - stored - rated,
+        **({"ratings": rated} if rated else {}),
         bytes=len(req.body),
     )
     return Response(connector.ack.body, media_type=connector.ack.media_type)

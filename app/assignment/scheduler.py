@@ -20,13 +20,16 @@ import structlog
 
 from app.assignment import timers
 from app.assignment.assign import BATCH, assign_waiting
-from app.db import Database
+from app.db import Database, dsn
 from app.events import EventConfig
 from app.leader import leadership, pause
 from app.metrics import Metrics
 from app.repositories.holding import ASSIGN_LOCK_KEY, CHANNEL
 from app.rules_state import RulesHolder
+from app.settings import Settings
 from app.sla import due as sla_due
+from app.sla.csat import send_follow_ups
+from app.sla.timers import SlaContext
 
 log = structlog.get_logger(__name__)
 
@@ -45,14 +48,16 @@ class Scheduler:
     def __init__(
         self,
         db: Database,
-        dsn: str,
+        settings: Settings,
         rules: RulesHolder,
         events: EventConfig,
         metrics: Metrics,
         config: SchedulerConfig,
     ) -> None:
         self._db = db
-        self._dsn = dsn
+        self._settings = settings  # follow-up surveys are sent as replies
+        self._dsn = dsn(settings)
+        self._timers_at = 0.0
         self._rules = rules
         self._events = events
         self._metrics = metrics
@@ -102,14 +107,21 @@ class Scheduler:
             log.exception("scheduler.failed")
 
     async def _lead(self) -> None:
+        # A wake-up (a conversation waits, capacity freed) assigns at once; what is
+        # due by time (offer deadlines, grace, SLA, surveys) is looked at every poll.
         while not self._stopping.is_set() and not self._lost:
             self._wakeup.clear()
-            await self.tick(datetime.now(UTC))
+            now = datetime.now(UTC)
+            if time.monotonic() - self._timers_at >= self._config.poll_seconds:
+                self._timers_at = time.monotonic()
+                await self.tick(now)
+            else:
+                await self.assign(now)
             await pause(self._config.poll_seconds, self._stopping, self._wakeup)
 
     async def tick(self, now: datetime) -> int:
-        """One round at `now`: timers first (they free capacity), then assign until
-        done. Returns how many conversations were offered or assigned."""
+        """One full round at `now`: timers first (they free capacity), then assign
+        until done. Returns how many conversations were offered or assigned."""
         await timers.expire_offers(
             self._db, self._rules, self._events, self._metrics, now
         )
@@ -117,12 +129,18 @@ class Scheduler:
             self._db, self._events, self._config.offline_grace, now
         )
         await timers.let_go_closed(self._db, self._events, now)
-        # SLA: warnings and breaches due (each once), timers of sweep-closed conversations.
-        await sla_due.publish_due(self._db, self._events, now)
-        await sla_due.stop_closed(self._db, self._rules.rules, self._events)
+        # SLA: warnings and breaches due (each once); closes made elsewhere.
+        await sla_due.publish_due(self._db, self._events, self._metrics, now)
+        await sla_due.settle_closed(self._db, self._rules.rules, self._events, now)
+        sla = SlaContext(self._rules, self._events, self._metrics)
+        await send_follow_ups(self._db, self._settings, sla, now)
         if time.monotonic() - self._pruned_at > PRUNE_EVERY:
             await timers.prune_events(self._db, now)
             self._pruned_at = time.monotonic()
+        return await self.assign(now)
+
+    async def assign(self, now: datetime) -> int:
+        """Offer or assign waiting conversations until none can be placed."""
         placed = 0
         while not self._stopping.is_set():
             done = await assign_waiting(self._db, self._rules, self._events, now)

@@ -24,6 +24,7 @@ from app.repositories.customers import LockedCustomer
 from app.repositories.messages import Messages, NewMessage, Revision, StoredAttachment
 from app.repositories.nonces import Nonces
 from app.rules_state import RulesHolder
+from app.sla.csat import take_rating
 from app.sla.timers import Inbound, after_inbound
 from connectors.identity import canonical
 from connectors.model import InboundMessage
@@ -46,6 +47,7 @@ _ATTEMPTS = 3
 class Outcome(StrEnum):
     stored = "stored"
     duplicate = "duplicate"
+    rated = "rated"  # a survey answer: recorded as the conversation's CSAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,13 @@ class Ingestor:
             if nonce is not None:
                 await _check_nonce(conn, msg, connector, nonce)
             customer = await resolve_customer(conn, msg, now, self._routing.events)
+            if customer.conversation is None and edited_at is None:
+                # A rating answering the follow-up survey opens no conversation.
+                rated = await take_rating(
+                    conn, self._routing.events, customer.id, msg, now
+                )
+                if rated is not None:
+                    return IngestResult(Outcome.rated, None, customer.id, rated)
             new = await self._place_and_decide(conn, customer, msg, facts)
             messages = Messages(conn)
             if not await messages.insert(new):

@@ -69,6 +69,7 @@ class ReplyRequest:
     attachments: tuple[MediaLink, ...] = ()
     template: Template | None = None
     idempotency_key: str | None = None
+    after_close: bool = False  # the follow-up survey: allowed on a closed conversation
 
     def fingerprint(self) -> str:
         """What must be equal for a retried request with the same key."""
@@ -103,7 +104,7 @@ async def accept(
                 )
                 if reply.agent_id is not None:  # an agent answered: timers are met
                     await after_agent_reply(
-                        conn, sla.rules.rules, sla.events, reply.conversation_id, now
+                        conn, sla, reply.conversation_id, reply.agent_id, now
                     )
                 earlier = reply.id
             else:  # a concurrent twin with the same key committed first
@@ -144,7 +145,7 @@ async def _compose(
         raise ConversationNotFound(
             f"conversation {request.conversation_id} does not exist"
         )
-    if conversation.status != "open":
+    if conversation.status != "open" and not request.after_close:
         raise ConversationClosed(
             f"conversation {conversation.id} is closed; the customer's next message"
             " opens a new one"

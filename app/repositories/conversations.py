@@ -44,8 +44,13 @@ _CLOSE_STALER_OF = _close_where(
     " AND status = 'open') > 1"
 )
 _REOPEN = (
-    "UPDATE conversations SET status = 'open', closed_at = NULL, close_reason = NULL"
-    " WHERE id = $1 AND status = 'closed'"
+    "UPDATE conversations SET status = 'open', closed_at = NULL, close_reason = NULL,"
+    " reopened_count = reopened_count + 1, resolution_seconds = NULL,"
+    " resolution_business_seconds = NULL,"
+    # A survey not yet sent is for a conversation that is not over after all.
+    " follow_up_status = CASE WHEN follow_up_status = 'scheduled' THEN NULL"
+    " ELSE follow_up_status END,"
+    " follow_up_due_at = NULL WHERE id = $1 AND status = 'closed'"
 )
 _OPEN = (
     "INSERT INTO conversations (id, customer_id, status, opened_at, last_message_at)"

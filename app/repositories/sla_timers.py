@@ -45,14 +45,6 @@ _DUE = (
     " OR (t.breach_published_at IS NULL AND t.due_at <= $1))"
     " ORDER BY least(t.warn_due_at, t.due_at) LIMIT $2 FOR UPDATE OF t SKIP LOCKED"
 )
-# Timers still counting for conversations closed by the idle sweep, a merge or a
-# superseding email thread: stopped at the close time by the scheduler.
-_OF_CLOSED = (
-    "SELECT t.conversation_id, c.closed_at FROM sla_timers t"
-    " JOIN conversations c ON c.id = t.conversation_id"
-    " WHERE t.stopped_at IS NULL AND c.status = 'closed'"
-    " LIMIT $1 FOR UPDATE OF t SKIP LOCKED"
-)
 _PENDING = "SELECT pending_since FROM conversations WHERE id = $1 FOR UPDATE"
 _SET_PENDING = (
     "UPDATE conversations SET pending_since = $2 WHERE id = $1 AND status = 'open'"
@@ -129,10 +121,6 @@ class SlaTimers:
 
     async def due(self, now: datetime, limit: int) -> list[StoredTimer]:
         return [_timer(r) for r in await self._conn.fetch(_DUE, now, limit)]
-
-    async def of_closed(self, limit: int) -> list[tuple[uuid.UUID, datetime]]:
-        rows = await self._conn.fetch(_OF_CLOSED, limit)
-        return [(r["conversation_id"], r["closed_at"]) for r in rows]
 
     async def lock_pending(self, conversation_id: uuid.UUID) -> datetime | None:
         found: datetime | None = await self._conn.fetchval(_PENDING, conversation_id)

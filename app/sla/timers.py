@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from app.events import SLA_BREACHED_TYPE, EventConfig, SlaFacts, sla_event
+from app.metrics import Metrics
+from app.repositories.kpis import ClosedConversation, Kpis
 from app.repositories.outbox import Outbox, OutboxRow
 from app.repositories.sla_timers import SlaTimers, StoredTimer
 from app.rules_state import RulesHolder
@@ -19,6 +21,7 @@ from routing import sla
 from routing.model import BusinessHours, Decision, RuleSet, SlaMetric, SlaPolicy
 
 RESPONSES = (SlaMetric.first_response, SlaMetric.next_response)
+SURVEY_LATE = timedelta(days=1)  # an older close (say, before an upgrade) gets none
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,7 @@ class SlaContext:
 
     rules: RulesHolder
     events: EventConfig
+    metrics: Metrics
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,6 +144,7 @@ async def after_inbound(
     starts a next-response timer once the first response was given or on reopening,
     and re-targets the timers when the routing changed."""
     repo = SlaTimers(conn)
+    await Kpis(conn).awaiting(msg.conversation_id, msg.at)
     pending = await repo.lock_pending(msg.conversation_id)
     timers = {t.metric: t for t in await repo.lock_of(msg.conversation_id)}
     if pending is not None:
@@ -215,12 +220,26 @@ def _retarget(
 
 async def after_agent_reply(
     conn: asyncpg.Connection,
-    rules: RuleSet,
-    config: EventConfig,
+    sla_context: SlaContext,
     conversation_id: uuid.UUID,
+    agent_id: str,
     now: datetime,
 ) -> None:
-    """An agent's reply meets the first-response and next-response timers."""
+    """An agent's reply answers what the customer was waiting for (a response
+    time for the KPIs) and meets the first-response and next-response timers."""
+    rules, config = sla_context.rules.rules, sla_context.events
+    kpis = Kpis(conn)
+    answered = await kpis.answer(conversation_id)
+    if answered is not None:
+        since = answered.awaited_since
+        wall = sla.counted_seconds(None, since, now)
+        business = sla.counted_seconds(rules.business_hours, since, now)
+        await kpis.add_response(
+            conversation_id, answered, now, wall, business, agent_id
+        )
+        if answered.first:
+            labels = {"queue": answered.queue or "", "channel": answered.channel or ""}
+            sla_context.metrics.first_response.labels(**labels).observe(wall)
     timers = await SlaTimers(conn).lock_of(conversation_id)
     saved: list[StoredTimer] = []
     events: list[OutboxRow] = []
@@ -237,18 +256,44 @@ async def after_close(
     rules: RuleSet,
     config: EventConfig,
     conversation_id: uuid.UUID,
-    closed_at: datetime,
+    now: datetime,
 ) -> None:
-    """Closing stops every timer (resolution is met, or breached if late)."""
+    """In the closing transaction (or the scheduler's, for closes elsewhere): every
+    timer stops at the close time (resolution is met, or breached if late), the
+    resolution time is recorded and the queue's follow-up survey scheduled."""
+    kpis = Kpis(conn)
+    closed = await kpis.closed(conversation_id)
+    if closed is None:
+        return
+    at = closed.closed_at
+    wall = sla.counted_seconds(None, closed.opened_at, at)
+    business = sla.counted_seconds(rules.business_hours, closed.opened_at, at)
+    due = _follow_up_due(rules, closed, now)
+    await kpis.resolve(conversation_id, wall, business, due)
     timers = await SlaTimers(conn).lock_of(conversation_id)
     saved: list[StoredTimer] = []
     events: list[OutboxRow] = []
     for timer in timers:
         if timer.stopped_at is None:
-            stopped, event = _stop(rules, config, timer, closed_at)
+            stopped, event = _stop(rules, config, timer, at)
             saved.append(stopped)
             events.extend([event] if event else [])
     await _save(conn, saved, events)
+
+
+def _follow_up_due(
+    rules: RuleSet, closed: ClosedConversation, now: datetime
+) -> datetime | None:
+    """When the queue's survey goes out; None: no survey (none configured, an idle
+    close without `on_idle_close`, or a close accounted for over a day late)."""
+    if closed.queue is None or closed.closed_at < now - SURVEY_LATE:
+        return None
+    follow_up = rules.queue_policy(closed.queue).follow_up
+    if follow_up is None:
+        return None
+    if closed.close_reason == "idle" and not follow_up.on_idle_close:
+        return None
+    return closed.closed_at + timedelta(seconds=follow_up.after_close_seconds)
 
 
 async def pause_all(

@@ -1,4 +1,5 @@
-"""sla: timers per conversation and metric, pending conversations, the SLA policy
+"""sla: timers per conversation and metric, pending conversations, the SLA policy;
+KPI facts (responses, resolution, reopens), follow-up and CSAT
 
 Revision ID: 0012
 Revises: 0011
@@ -23,6 +24,68 @@ def upgrade() -> None:
     # clears it). The stored status stays 'open'.
     op.add_column("conversations", sa.Column("pending_since", _TS))
     op.add_column("conversations", sa.Column("sla_policy_id", sa.Text()))
+    # KPI facts, written as things happen so /v1/stats aggregates without replaying:
+    # the oldest customer message no agent reply has answered yet, reopens, and the
+    # resolution time once closed (wall and inside opening hours).
+    op.add_column("conversations", sa.Column("awaiting_since", _TS))
+    op.add_column(
+        "conversations",
+        sa.Column("reopened_count", sa.Integer(), nullable=False, server_default="0"),
+    )
+    op.add_column("conversations", sa.Column("resolution_seconds", sa.Float()))
+    op.add_column("conversations", sa.Column("resolution_business_seconds", sa.Float()))
+    # Follow-up survey after the close and the customer's rating.
+    op.add_column("conversations", sa.Column("follow_up_status", sa.String(16)))
+    op.add_column("conversations", sa.Column("follow_up_reason", sa.Text()))
+    op.add_column("conversations", sa.Column("follow_up_due_at", _TS))
+    op.add_column("conversations", sa.Column("follow_up_sent_at", _TS))
+    op.add_column("conversations", sa.Column("csat_score", sa.SmallInteger()))
+    op.add_column("conversations", sa.Column("csat_comment", sa.Text()))
+    op.add_column("conversations", sa.Column("csat_at", _TS))
+    op.add_column("conversations", sa.Column("csat_message_id", sa.Text()))
+    op.create_check_constraint(
+        "ck_conversations_follow_up_status",
+        "conversations",
+        "follow_up_status IN ('scheduled', 'sent', 'skipped')",
+    )
+    op.create_check_constraint(
+        "ck_conversations_csat_score", "conversations", "csat_score BETWEEN 1 AND 5"
+    )
+    op.create_index("ix_conversations_opened_at", "conversations", ["opened_at"])
+    op.create_index(
+        "ix_conversations_unresolved_closed",
+        "conversations",
+        ["closed_at"],
+        postgresql_where=sa.text("status = 'closed' AND resolution_seconds IS NULL"),
+    )
+    op.create_index(
+        "ix_conversations_follow_up_due_at",
+        "conversations",
+        ["follow_up_due_at"],
+        postgresql_where=sa.text("follow_up_status = 'scheduled'"),
+    )
+    op.create_index(
+        "ix_conversations_survey_customer",
+        "conversations",
+        ["customer_id", "follow_up_sent_at"],
+        postgresql_where=sa.text("follow_up_status = 'sent' AND csat_score IS NULL"),
+    )
+    op.create_table(
+        "responses",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
+        sa.Column("conversation_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("awaited_since", _TS, nullable=False),
+        sa.Column("answered_at", _TS, nullable=False),
+        sa.Column("seconds", sa.Float(), nullable=False),
+        sa.Column("business_seconds", sa.Float()),
+        sa.Column("agent_id", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"], ["conversations.id"], name="fk_responses_conversation"
+        ),
+        sa.CheckConstraint("kind IN ('first', 'next')", name="ck_responses_kind"),
+    )
+    op.create_index("ix_responses_conversation_id", "responses", ["conversation_id"])
     op.create_table(
         "sla_timers",
         sa.Column("conversation_id", sa.Uuid(), primary_key=True),
@@ -68,6 +131,31 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("responses")
+    for index in (
+        "ix_conversations_survey_customer",
+        "ix_conversations_follow_up_due_at",
+        "ix_conversations_unresolved_closed",
+        "ix_conversations_opened_at",
+    ):
+        op.drop_index(index, "conversations")
+    op.drop_constraint("ck_conversations_csat_score", "conversations")
+    op.drop_constraint("ck_conversations_follow_up_status", "conversations")
+    for column in (
+        "csat_message_id",
+        "csat_at",
+        "csat_comment",
+        "csat_score",
+        "follow_up_sent_at",
+        "follow_up_due_at",
+        "follow_up_reason",
+        "follow_up_status",
+        "resolution_business_seconds",
+        "resolution_seconds",
+        "reopened_count",
+        "awaiting_since",
+    ):
+        op.drop_column("conversations", column)
     op.drop_table("sla_timers")
     op.drop_column("conversations", "sla_policy_id")
     op.drop_column("conversations", "pending_since")

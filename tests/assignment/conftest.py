@@ -16,7 +16,6 @@ from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
 from app.assignment import Scheduler, SchedulerConfig
-from app.db import dsn
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import AUTH, PUBLIC_BASE_URL, make_settings
@@ -169,7 +168,7 @@ async def open_desk(
     async with app.router.lifespan_context(app):
         scheduler = Scheduler(
             app.state.db,
-            dsn(settings),
+            settings,
             app.state.rules,
             app.state.events,
             app.state.metrics,

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy.engine import URL
 
 from app.assignment import Scheduler, SchedulerConfig
-from app.db import dsn
 from app.main import create_app
 from devtools.event_schemas import load_event_schemas, validate_event
 from tests.assignment.conftest import Desk
@@ -106,7 +105,7 @@ async def open_sla_desk(database_url: URL, tmp_path: Path) -> AsyncIterator[SlaD
     async with app.router.lifespan_context(app):
         scheduler = Scheduler(
             app.state.db,
-            dsn(settings),
+            settings,
             app.state.rules,
             app.state.events,
             app.state.metrics,
