@@ -332,6 +332,17 @@ class SlaOut(BaseModel):
         )
 
 
+class CsatOut(BaseModel):
+    score: int = Field(ge=1, le=5)
+    comment: str | None
+    at: datetime
+
+
+class FollowUpOut(BaseModel):
+    status: Literal["scheduled", "sent", "skipped"]
+    reason: str | None
+
+
 class ConversationOut(BaseModel):
     id: uuid.UUID
     customer_id: uuid.UUID
@@ -353,6 +364,8 @@ class ConversationOut(BaseModel):
     waiting_since: datetime | None
     pending_since: datetime | None
     sla: SlaOut | None
+    csat: CsatOut | None
+    follow_up: FollowUpOut | None
 
     @classmethod
     def from_read(cls, read: ConversationRead) -> ConversationOut:
@@ -360,6 +373,18 @@ class ConversationOut(BaseModel):
         fields = {f: getattr(view, f) for f in ConversationView.__slots__}
         fields.pop("holder_agent_id")
         fields.pop("sla_policy_id")
+        status, reason = fields.pop("follow_up_status"), fields.pop("follow_up_reason")
+        score, comment, at = (
+            fields.pop("csat_score"),
+            fields.pop("csat_comment"),
+            fields.pop("csat_at"),
+        )
+        fields["follow_up"] = (
+            FollowUpOut(status=status, reason=reason) if status else None
+        )
+        fields["csat"] = (
+            CsatOut(score=score, comment=comment, at=at) if score is not None else None
+        )
         fields["status"] = view.shown_status
         fields["assigned_agent_id"] = view.assigned_agent_id
         fields["waiting_since"] = view.waiting_since_shown

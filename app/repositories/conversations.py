@@ -17,7 +17,8 @@ _COLUMNS = (
     "id, customer_id, status, channels, opened_at, closed_at, close_reason,"
     " last_message_at, message_count, queue, priority, skills, tags,"
     " first_response_at, first_response_seconds, assignment, holder_agent_id,"
-    " waiting_since, pending_since, sla_policy_id"
+    " waiting_since, pending_since, sla_policy_id, follow_up_status, follow_up_reason,"
+    " csat_score, csat_comment, csat_at"
 )
 
 
@@ -86,6 +87,11 @@ class ConversationView:
     waiting_since: datetime | None = None  # its place in line (kept while held)
     pending_since: datetime | None = None  # waiting for the customer: SLA paused
     sla_policy_id: str | None = None
+    follow_up_status: str | None = None  # scheduled | sent | skipped
+    follow_up_reason: str | None = None
+    csat_score: int | None = None
+    csat_comment: str | None = None
+    csat_at: datetime | None = None
 
     @property
     def shown_status(self) -> str:
@@ -194,4 +200,9 @@ def _view(row: asyncpg.Record) -> ConversationView:
         waiting_since=row["waiting_since"],
         pending_since=row["pending_since"],
         sla_policy_id=row["sla_policy_id"],
+        follow_up_status=row["follow_up_status"],
+        follow_up_reason=row["follow_up_reason"],
+        csat_score=row["csat_score"],
+        csat_comment=row["csat_comment"],
+        csat_at=row["csat_at"],
     )

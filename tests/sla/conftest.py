@@ -89,17 +89,22 @@ class SlaDesk(Desk):
         return found
 
 
-def rules_file(tmp_path: Path) -> Path:
+def rules_file(tmp_path: Path, rules: str | None) -> Path:
     path = tmp_path / "rules.yaml"
     if not path.exists():
-        path.write_text(RULES.format(day=DAYS[OPEN_DAY.weekday()]))
+        path.write_text(rules or RULES.format(day=DAYS[OPEN_DAY.weekday()]))
     return path
 
 
 @contextlib.asynccontextmanager
-async def open_sla_desk(database_url: URL, tmp_path: Path) -> AsyncIterator[SlaDesk]:
+async def open_sla_desk(
+    database_url: URL, tmp_path: Path, rules: str | None = None
+) -> AsyncIterator[SlaDesk]:
+    """One service instance; a second one over the same tmp_path is a restart."""
     settings = make_settings(
-        database_url, tmp_path / "attachments", routing_rules_file=rules_file(tmp_path)
+        database_url,
+        tmp_path / "attachments",
+        routing_rules_file=rules_file(tmp_path, rules),
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
