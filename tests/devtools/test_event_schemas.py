@@ -15,6 +15,7 @@ from jsonschema import ValidationError
 from app.events import (
     AGENT_STATUS_TYPE,
     ASSIGNMENT_OUTCOMES,
+    CSAT_RECEIVED_TYPE,
     CUSTOMER_MERGED_TYPE,
     MESSAGE_SENT_TYPE,
     MESSAGE_STATUS_TYPE,
@@ -120,6 +121,7 @@ def test_asyncapi_document_declares_every_channel() -> None:
         CONFIG.assignment_topic,
         CONFIG.agent_topic,
         CONFIG.sla_topic,
+        CONFIG.csat_topic,
     }
     assert {op["action"] for op in spec["operations"].values()} == {"send"}
 
@@ -133,6 +135,7 @@ def test_one_schema_per_event_type(schemas: Schemas) -> None:
         AGENT_STATUS_TYPE,
         SLA_WARNING_TYPE,
         SLA_BREACHED_TYPE,
+        CSAT_RECEIVED_TYPE,
         *(assignment_type(outcome) for outcome in ASSIGNMENT_OUTCOMES),
     }
 

@@ -14,7 +14,8 @@ from sqlalchemy.engine import URL
 
 from tests.conftest import AUTH
 from tests.payloads import post, sms, whatsapp
-from tests.sla.conftest import SlaDesk, open_sla_desk
+from devtools.event_schemas import validate_event
+from tests.sla.conftest import SCHEMAS, SlaDesk, open_sla_desk
 
 RULES = """
 rules:
@@ -83,7 +84,10 @@ async def _csat_events(desk: SlaDesk) -> list[dict[str, object]]:
         rows = await conn.fetch(
             "SELECT payload FROM outbox WHERE topic = 'omniroute.csat' ORDER BY id"
         )
-    return [json.loads(r["payload"]) for r in rows]
+    found = [json.loads(r["payload"]) for r in rows]
+    for event in found:
+        validate_event(event, SCHEMAS)
+    return found
 
 
 async def _closed_and_surveyed(desk: SlaDesk, conversation: uuid.UUID) -> None:
