@@ -24,6 +24,7 @@ from app.api import (
     queues,
     replies,
     routing_rules,
+    stats,
     webhooks,
 )
 from app.api.middleware import BodyLimit, RequestContext
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         agents,
         offers,
         queues,
+        stats,
         routing_rules,
         attachments,
         health,

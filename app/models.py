@@ -541,3 +541,5 @@ class Response(Base):
     seconds: Mapped[float] = mapped_column(Float)
     business_seconds: Mapped[float | None] = mapped_column(Float)
     agent_id: Mapped[str] = mapped_column(Text)
+    target_seconds: Mapped[int | None] = mapped_column(Integer)
+    within_target: Mapped[bool | None]

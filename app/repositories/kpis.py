@@ -22,7 +22,8 @@ _ANSWER = (
 )
 _RESPONSE = (
     "INSERT INTO responses (conversation_id, kind, awaited_since, answered_at,"
-    " seconds, business_seconds, agent_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    " seconds, business_seconds, agent_id, target_seconds, within_target)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 )
 _CLOSED = (
     "SELECT id, customer_id, opened_at, closed_at, close_reason, queue, channel"
@@ -109,8 +110,11 @@ class Kpis:
         seconds: float,
         business_seconds: float,
         agent_id: str,
+        target: tuple[int, bool] | None,
     ) -> None:
+        """`target`: the SLA target it was held to and whether it was met."""
         kind = "first" if answered.first else "next"
+        target_seconds, within = target if target is not None else (None, None)
         await self._conn.execute(
             _RESPONSE,
             conversation_id,
@@ -120,6 +124,8 @@ class Kpis:
             seconds,
             business_seconds,
             agent_id,
+            target_seconds,
+            within,
         )
 
     async def closed(self, conversation_id: uuid.UUID) -> ClosedConversation | None:

@@ -225,30 +225,35 @@ async def after_agent_reply(
     agent_id: str,
     now: datetime,
 ) -> None:
-    """An agent's reply answers what the customer was waiting for (a response
-    time for the KPIs) and meets the first-response and next-response timers."""
+    """An agent's reply meets the first-response and next-response timers and
+    answers what the customer was waiting for (a response time for the KPIs)."""
     rules, config = sla_context.rules.rules, sla_context.events
-    kpis = Kpis(conn)
-    answered = await kpis.answer(conversation_id)
-    if answered is not None:
-        since = answered.awaited_since
-        wall = sla.counted_seconds(None, since, now)
-        business = sla.counted_seconds(rules.business_hours, since, now)
-        await kpis.add_response(
-            conversation_id, answered, now, wall, business, agent_id
-        )
-        if answered.first:
-            labels = {"queue": answered.queue or "", "channel": answered.channel or ""}
-            sla_context.metrics.first_response.labels(**labels).observe(wall)
     timers = await SlaTimers(conn).lock_of(conversation_id)
     saved: list[StoredTimer] = []
     events: list[OutboxRow] = []
+    held_to: dict[str, tuple[int, bool]] = {}
     for timer in timers:
         if timer.metric in RESPONSES and timer.stopped_at is None:
             stopped, event = _stop(rules, config, timer, now)
             saved.append(stopped)
             events.extend([event] if event else [])
+            held_to[timer.metric] = (timer.target_seconds, stopped.breached_at is None)
     await _save(conn, saved, events)
+    kpis = Kpis(conn)
+    answered = await kpis.answer(conversation_id)
+    if answered is None:
+        return
+    since = answered.awaited_since
+    wall = sla.counted_seconds(None, since, now)
+    business = sla.counted_seconds(rules.business_hours, since, now)
+    metric = SlaMetric.first_response if answered.first else SlaMetric.next_response
+    target = held_to.get(metric.value)
+    await kpis.add_response(
+        conversation_id, answered, now, wall, business, agent_id, target
+    )
+    if answered.first:
+        labels = {"queue": answered.queue or "", "channel": answered.channel or ""}
+        sla_context.metrics.first_response.labels(**labels).observe(wall)
 
 
 async def after_close(

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
+from devtools.event_schemas import validate_event
 from tests.conftest import AUTH
 from tests.payloads import post, sms, whatsapp
-from devtools.event_schemas import validate_event
 from tests.sla.conftest import SCHEMAS, SlaDesk, open_sla_desk
 
 RULES = """
