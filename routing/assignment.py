@@ -71,6 +71,45 @@ class Choice:
     reason: str
 
 
+class AgentPool:
+    """The agents of one pass, indexed by queue so a choice looks only at available
+    agents of the conversation's queues (the others are counted, not examined).
+    `update` replaces an agent's state after it took a conversation."""
+
+    __slots__ = ("_by_queue", "available", "total", "unavailable")
+
+    def __init__(self, agents: Iterable[AgentState]) -> None:
+        self.available: dict[str, AgentState] = {}
+        self._by_queue: dict[str, dict[str, None]] = {}
+        self.total = 0
+        self.unavailable = 0
+        for agent in agents:
+            self.total += 1
+            if agent.status != "available":
+                self.unavailable += 1
+                continue
+            self.available[agent.id] = agent
+            for queue in agent.queues:
+                self._by_queue.setdefault(queue, {})[agent.id] = None
+
+    @classmethod
+    def of(cls, agents: Iterable[AgentState]) -> AgentPool:
+        return cls(agents)
+
+    def in_queues(self, queues: Sequence[str]) -> list[AgentState]:
+        """Available agents that are members of any of `queues`, each once."""
+        if len(queues) == 1:
+            ids: Iterable[str] = self._by_queue.get(queues[0], {})
+        else:
+            ids = dict.fromkeys(i for q in queues for i in self._by_queue.get(q, {}))
+        return [self.available[i] for i in ids]
+
+    def update(self, agent: AgentState) -> None:
+        """The agent's new state (same status and queues, e.g. one more load)."""
+        if agent.id in self.available:
+            self.available[agent.id] = agent
+
+
 def steps_in_force(policy: QueuePolicy, waited_seconds: float) -> int:
     return sum(1 for step in policy.expand if waited_seconds >= step.after_seconds)
 
@@ -92,15 +131,9 @@ def with_assignment(agent: AgentState, channel: str, now: datetime) -> AgentStat
 
 
 def _exclusion(
-    agent: AgentState,
-    conversation: WaitingConversation,
-    queues: frozenset[str],
-    skills: frozenset[str],
+    agent: AgentState, conversation: WaitingConversation, skills: frozenset[str]
 ) -> Exclusion | None:
-    if agent.status != "available":
-        return Exclusion.not_available
-    if agent.queues.isdisjoint(queues):
-        return Exclusion.not_in_queue
+    """For an available agent of the conversation's queues: the first check it fails."""
     if not skills <= agent.skills:
         return Exclusion.missing_skill
     if agent.free(conversation.channel) <= 0:
@@ -139,7 +172,7 @@ def _policy_key(
 
 def choose(
     conversation: WaitingConversation,
-    agents: Sequence[AgentState],
+    agents: Sequence[AgentState] | AgentPool,
     policy: QueuePolicy,
     now: datetime,
 ) -> Choice:
@@ -151,11 +184,20 @@ def choose(
     queues = (conversation.queue, *overflow)
     dropped = {skill for s in in_force for skill in s.drop_skills}
     skills = tuple(s for s in conversation.skills if s not in dropped)
-    queue_set, skill_set = frozenset(queues), frozenset(skills)
+    skill_set = frozenset(skills)
+    pool = agents if isinstance(agents, AgentPool) else AgentPool.of(agents)
     excluded: dict[str, int] = {}
     eligible: list[AgentState] = []
-    for agent in agents:
-        exclusion = _exclusion(agent, conversation, queue_set, skill_set)
+    candidates = pool.in_queues(queues)
+    # Everyone else was excluded by the first two checks, counted without a look.
+    for bulk, count in (
+        (Exclusion.not_available, pool.unavailable),
+        (Exclusion.not_in_queue, len(pool.available) - len(candidates)),
+    ):
+        if count:
+            excluded[bulk.value] = count
+    for agent in candidates:
+        exclusion = _exclusion(agent, conversation, skill_set)
         if exclusion is None:
             eligible.append(agent)
         else:
@@ -164,7 +206,7 @@ def choose(
     channel = conversation.channel
     if chosen is None:
         summary = ", ".join(f"{n} {why}" for why, n in sorted(excluded.items()))
-        reason = f"no eligible agent of {len(agents)} ({summary or 'none known'})"
+        reason = f"no eligible agent of {pool.total} ({summary or 'none known'})"
         load = capacity = idle = None
     else:
         load, capacity = chosen.load.get(channel, 0), chosen.capacity.get(channel, 0)
@@ -180,12 +222,12 @@ def choose(
             else f"{policy.policy.value}: {load} of {capacity} held on {channel},"
             f" {chosen.active} active, {idle_text}"
         )
-        reason = f"{chosen.id}: {why}; {len(eligible)} eligible of {len(agents)}"
+        reason = f"{chosen.id}: {why}; {len(eligible)} eligible of {pool.total}"
     if step:
         reason += f"; expansion step {step}"
     return Choice(
         agent_id=chosen.id if chosen is not None else None,
-        considered=len(agents),
+        considered=pool.total,
         eligible=len(eligible),
         excluded=excluded,
         expansion_step=step,

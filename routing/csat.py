@@ -7,17 +7,18 @@ import re
 from dataclasses import dataclass
 
 MAX_COMMENT = 2000
-_STARS = "★⭐🌟"  # black star, the emoji star and the glowing star
+_STARS = "\u2605\u2b50\U0001f31f"  # black star, the emoji star, the glowing star
+_SEPARATOR = r"(?:\s*[-\u2013\u2014:,.!;]\s*|\s+)"  # hyphen, en and em dash, ...
 # The whole answer: optional "rating:"-like word, the score, then an optional comment
 # set off by punctuation or a space ("4", "5/5", "3 - slow but fine", "★★★★").
 _DIGIT = re.compile(
     r"\s*([1-5])(?:\s*/\s*5)?(?:\s*(?:stars?|sterne?|étoiles?))?"
-    r"(?:(?:\s*[-–—:,.!;]\s*|\s+)(?P<comment>\S.*))?\s*[.!]*\s*",
+    rf"(?:{_SEPARATOR}(?P<comment>\S.*))?\s*[.!]*\s*",
     re.IGNORECASE | re.DOTALL,
 )
 _STAR_RUN = re.compile(
     rf"\s*([{_STARS}](?:\uFE0F)?(?:\s?[{_STARS}](?:\uFE0F)?){{0,4}})"
-    r"(?:(?:\s*[-–—:,.!;]\s*|\s+)(?P<comment>\S.*))?\s*",
+    rf"(?:{_SEPARATOR}(?P<comment>\S.*))?\s*",
     re.DOTALL,
 )
 

@@ -22,6 +22,7 @@ from app.repositories.holding import Holding, Loads, WaitingRow
 from app.repositories.offers import OfferRow, Offers
 from app.rules_state import RulesHolder
 from routing.assignment import (
+    AgentPool,
     AgentState,
     Choice,
     WaitingConversation,
@@ -108,6 +109,7 @@ async def assign_waiting(
         loads = await holding.loads()
         refused = await Offers(conn).refused([w.id for w in waiting])
         states = {a.id: agent_state(a, loads) for a in agents}
+        pool = AgentPool.of(states.values())
         ruleset = rules.rules
         picks: list[tuple[WaitingRow, Choice, QueuePolicy]] = []
         hopeless: set[tuple[object, ...]] = set()
@@ -118,9 +120,7 @@ async def assign_waiting(
             key = (row.queue, row.channel, row.skills, _steps(policy, waited))
             if key in hopeless:
                 continue
-            choice = choose(
-                waiting_conversation(row, refused), list(states.values()), policy, now
-            )
+            choice = choose(waiting_conversation(row, refused), pool, policy, now)
             if choice.agent_id is None:
                 if not refused.get(row.id) and row.last_agent_id is None:
                     hopeless.add(key)
@@ -128,6 +128,7 @@ async def assign_waiting(
             states[choice.agent_id] = with_assignment(
                 states[choice.agent_id], row.channel, now
             )
+            pool.update(states[choice.agent_id])
             picks.append((row, choice, policy))
         placed = await _write(conn, config, picks, now)
     return Pass(len(waiting), placed)
@@ -153,6 +154,7 @@ async def _write(
     claimed = await holding.claim(claims, now)
     fx = Effects(config)
     offers: list[OfferRow] = []
+    remembered: list[tuple[uuid.UUID, str]] = []
     for row, choice, policy in picks:
         if row.id not in claimed:
             continue  # closed or taken meanwhile
@@ -165,7 +167,7 @@ async def _write(
             priority=row.priority,
         )
         if policy.auto_accept:
-            await holding.remember_agent(row.customer_id, agent_id)
+            remembered.append((row.customer_id, agent_id))
             fx.step(
                 "assigned",
                 where,
@@ -201,6 +203,7 @@ async def _write(
             push_data={"offer": offer_json(offer)},
         )
     await Offers(conn).add_many(offers)
+    await holding.remember_agents(remembered)
     await Agents(conn).touch(
         sorted({r.agent_id for r in fx.records if r.agent_id}), now
     )

@@ -67,6 +67,10 @@ _REQUEUE = (
     " old.holder_agent_id, old.assignment"
 )
 _REMEMBER = "UPDATE customers SET last_agent_id = $2 WHERE id = $1"
+_REMEMBER_MANY = (
+    "UPDATE customers c SET last_agent_id = x.agent"
+    " FROM unnest($1::uuid[], $2::text[]) AS x(id, agent) WHERE c.id = x.id"
+)
 _HELD_BY = (
     "SELECT id FROM conversations WHERE holder_agent_id = $1 AND status = 'open'"
     " ORDER BY waiting_since, id"
@@ -228,6 +232,14 @@ class Holding:
     async def remember_agent(self, customer_id: uuid.UUID, agent_id: str) -> None:
         """The agent a returning customer is offered first (prefer_last_agent)."""
         await self._conn.execute(_REMEMBER, customer_id, agent_id)
+
+    async def remember_agents(self, pairs: list[tuple[uuid.UUID, str]]) -> None:
+        """remember_agent for many customers in one statement (each customer once)."""
+        if pairs:
+            latest = dict(pairs)  # a customer twice: the later agent wins
+            await self._conn.execute(
+                _REMEMBER_MANY, list(latest), list(latest.values())
+            )
 
     async def held_by(self, agent_id: str) -> list[uuid.UUID]:
         return [r["id"] for r in await self._conn.fetch(_HELD_BY, agent_id)]
