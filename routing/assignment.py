@@ -6,6 +6,7 @@ caller (app/assignment) reads them under its lock and writes the choice back.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -76,11 +77,24 @@ class AgentPool:
     agents of the conversation's queues (the others are counted, not examined).
     `update` replaces an agent's state after it took a conversation."""
 
-    __slots__ = ("_by_queue", "available", "total", "unavailable")
+    __slots__ = (
+        "_by_queue",
+        "_free",
+        "_heaps",
+        "_versions",
+        "available",
+        "total",
+        "unavailable",
+    )
 
     def __init__(self, agents: Iterable[AgentState]) -> None:
         self.available: dict[str, AgentState] = {}
         self._by_queue: dict[str, dict[str, None]] = {}
+        # Built when first asked for: agents with room per (queue, channel), and a
+        # heap per (queue, channel, policy) of (policy key, version, agent id).
+        self._free: dict[tuple[str, str], int] = {}
+        self._heaps: dict[tuple[str, str, AssignmentPolicy], list[_Entry]] = {}
+        self._versions: dict[str, int] = {}
         self.total = 0
         self.unavailable = 0
         for agent in agents:
@@ -104,10 +118,72 @@ class AgentPool:
             ids = dict.fromkeys(i for q in queues for i in self._by_queue.get(q, {}))
         return [self.available[i] for i in ids]
 
+    def free_in(self, queue: str, channel: str) -> int:
+        """How many available agents of `queue` have room on `channel`."""
+        key = (queue, channel)
+        found = self._free.get(key)
+        if found is None:
+            ids = self._by_queue.get(queue, {})
+            found = sum(1 for i in ids if self.available[i].free(channel) > 0)
+            self._free[key] = found
+        return found
+
+    def best(
+        self,
+        queue: str,
+        channel: str,
+        policy: AssignmentPolicy,
+        declined: frozenset[str],
+    ) -> AgentState | None:
+        """The policy's first agent of `queue` with room on `channel`, not declined."""
+        heap = self._heap(queue, channel, policy)
+        skipped: list[_Entry] = []
+        found = None
+        while heap:
+            _, version, agent_id = heap[0]
+            agent = self.available[agent_id]
+            if version != self._versions.get(agent_id, 0) or agent.free(channel) <= 0:
+                heapq.heappop(heap)  # stale, or full (loads only rise in a pass)
+                continue
+            if agent_id in declined:
+                skipped.append(heapq.heappop(heap))
+                continue
+            found = agent
+            break
+        for entry in skipped:
+            heapq.heappush(heap, entry)
+        return found
+
+    def _heap(self, queue: str, channel: str, policy: AssignmentPolicy) -> list[_Entry]:
+        key = (queue, channel, policy)
+        heap = self._heaps.get(key)
+        if heap is None:
+            order = _policy_key(policy, channel)
+            heap = [
+                (order(self.available[i]), self._versions.get(i, 0), i)
+                for i in self._by_queue.get(queue, {})
+                if self.available[i].free(channel) > 0
+            ]
+            heapq.heapify(heap)
+            self._heaps[key] = heap
+        return heap
+
     def update(self, agent: AgentState) -> None:
         """The agent's new state (same status and queues, e.g. one more load)."""
-        if agent.id in self.available:
-            self.available[agent.id] = agent
+        old = self.available.get(agent.id)
+        if old is None:
+            return
+        self.available[agent.id] = agent
+        version = self._versions.get(agent.id, 0) + 1
+        self._versions[agent.id] = version
+        for (queue, channel), count in list(self._free.items()):
+            if queue in agent.queues:
+                had, has = old.free(channel) > 0, agent.free(channel) > 0
+                self._free[(queue, channel)] = count + (has - had)
+        for (queue, channel, policy), heap in self._heaps.items():
+            if queue in agent.queues and agent.free(channel) > 0:
+                entry = (_policy_key(policy, channel)(agent), version, agent.id)
+                heapq.heappush(heap, entry)
 
 
 def steps_in_force(policy: QueuePolicy, waited_seconds: float) -> int:
@@ -151,6 +227,7 @@ def _idle_key(agent: AgentState) -> tuple[int, float]:
 
 
 SortKey = tuple[float, int, float, str]
+_Entry = tuple[SortKey, int, str]  # (policy key, version of the agent's state, id)
 
 
 def _policy_key(
@@ -188,6 +265,7 @@ def choose(
     pool = agents if isinstance(agents, AgentPool) else AgentPool.of(agents)
     excluded: dict[str, int] = {}
     eligible: list[AgentState] = []
+    channel = conversation.channel
     candidates = pool.in_queues(queues)
     # Everyone else was excluded by the first two checks, counted without a look.
     for bulk, count in (
@@ -196,14 +274,23 @@ def choose(
     ):
         if count:
             excluded[bulk.value] = count
-    for agent in candidates:
-        exclusion = _exclusion(agent, conversation, skill_set)
-        if exclusion is None:
-            eligible.append(agent)
-        else:
-            excluded[exclusion.value] = excluded.get(exclusion.value, 0) + 1
-    chosen, last = _pick(conversation, eligible, policy)
-    channel = conversation.channel
+    if len(queues) == 1 and not skill_set:
+        # The common case, without looking at every agent: free agents of the queue
+        # are counted and kept in a heap in the policy's order.
+        chosen, last, n_eligible = _pick_fast(conversation, pool, policy, excluded)
+        n_candidates = len(candidates)
+        full = n_candidates - pool.free_in(conversation.queue, channel)
+        if full:
+            excluded[Exclusion.no_capacity.value] = full
+    else:
+        for agent in candidates:
+            exclusion = _exclusion(agent, conversation, skill_set)
+            if exclusion is None:
+                eligible.append(agent)
+            else:
+                excluded[exclusion.value] = excluded.get(exclusion.value, 0) + 1
+        chosen, last = _pick(conversation, eligible, policy)
+        n_eligible = len(eligible)
     if chosen is None:
         summary = ", ".join(f"{n} {why}" for why, n in sorted(excluded.items()))
         reason = f"no eligible agent of {pool.total} ({summary or 'none known'})"
@@ -222,13 +309,13 @@ def choose(
             else f"{policy.policy.value}: {load} of {capacity} held on {channel},"
             f" {chosen.active} active, {idle_text}"
         )
-        reason = f"{chosen.id}: {why}; {len(eligible)} eligible of {pool.total}"
+        reason = f"{chosen.id}: {why}; {n_eligible} eligible of {pool.total}"
     if step:
         reason += f"; expansion step {step}"
     return Choice(
         agent_id=chosen.id if chosen is not None else None,
         considered=pool.total,
-        eligible=len(eligible),
+        eligible=n_eligible,
         excluded=excluded,
         expansion_step=step,
         queues=queues,
@@ -239,6 +326,40 @@ def choose(
         agent_idle_seconds=idle,
         reason=reason,
     )
+
+
+def _pick_fast(
+    conversation: WaitingConversation,
+    pool: AgentPool,
+    policy: QueuePolicy,
+    excluded: dict[str, int],
+) -> tuple[AgentState | None, bool, int]:
+    """`_pick` for one queue and no required skills, from the pool's counts and
+    heap; adds the declined_before count to `excluded`. Returns (agent, chosen as
+    the last agent, how many were eligible)."""
+    queue, channel = conversation.queue, conversation.channel
+    declined = [
+        a
+        for a in map(pool.available.get, conversation.declined_by)
+        if a is not None and queue in a.queues and a.free(channel) > 0
+    ]
+    if declined:
+        excluded[Exclusion.declined_before.value] = len(declined)
+    n_eligible = pool.free_in(queue, channel) - len(declined)
+    if n_eligible <= 0:
+        return None, False, 0
+    last_id = conversation.last_agent_id
+    if policy.prefer_last_agent and last_id is not None:
+        last = pool.available.get(last_id)
+        if (
+            last is not None
+            and queue in last.queues
+            and last.free(channel) > 0
+            and last_id not in conversation.declined_by
+        ):
+            return last, True, n_eligible
+    best = pool.best(queue, channel, policy.policy, conversation.declined_by)
+    return best, False, n_eligible
 
 
 def _pick(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from routing import AssignmentPolicy, ExpansionStep, Priority, QueuePolicy
 from routing.assignment import (
+    AgentPool,
     AgentState,
     WaitingConversation,
     choose,
@@ -380,3 +382,64 @@ def test_with_assignment_takes_capacity_and_resets_idle() -> None:
     assert after.free("chat") == 0
     assert after.last_assigned_at == NOW
     assert before.load == {"chat": 1}
+
+
+@pytest.mark.parametrize("policy", list(AssignmentPolicy))
+def test_the_indexed_choice_agrees_with_looking_at_every_agent(
+    policy: AssignmentPolicy,
+) -> None:
+    """Without required skills the choice uses the pool's counts and heap; with a
+    skill every agent has, it looks at each agent. Both must pick alike, pass after
+    pass, as loads rise, with declines, last agents and full agents."""
+    rng = random.Random(20261203)
+    start = datetime(2026, 12, 3, 9, tzinfo=UTC)
+    agents = [
+        AgentState(
+            id=f"agent-{n:02}",
+            status=rng.choice(["available"] * 4 + ["away", "offline"]),
+            queues=frozenset(
+                rng.sample(["support", "billing", "sales"], rng.randint(1, 2))
+            ),
+            skills=frozenset({"x"}),
+            capacity={"chat": rng.randint(0, 4), "sms": rng.randint(0, 2)},
+            load={"chat": rng.randint(0, 2)},
+            last_assigned_at=None
+            if n % 5 == 0
+            else start - timedelta(seconds=rng.randint(0, 900)),
+        )
+        for n in range(40)
+    ]
+    queue_policy = QueuePolicy(name="support", policy=policy)
+    fast, slow = AgentPool.of(agents), AgentPool.of(agents)
+    states_fast = {a.id: a for a in agents}
+    states_slow = dict(states_fast)
+    for n in range(120):
+        declined = frozenset(rng.sample([a.id for a in agents], rng.randint(0, 3)))
+        base = {
+            "id": f"c-{n}",
+            "queue": rng.choice(["support", "billing"]),
+            "channel": rng.choice(["chat", "chat", "sms"]),
+            "priority": Priority.normal,
+            "waiting_since": start,
+            "declined_by": declined,
+            "last_agent_id": rng.choice([None, None, agents[rng.randrange(40)].id]),
+        }
+        now = start + timedelta(seconds=n)
+        a = choose(WaitingConversation(skills=(), **base), fast, queue_policy, now)
+        b = choose(WaitingConversation(skills=("x",), **base), slow, queue_policy, now)
+        assert (a.agent_id, a.eligible, dict(a.excluded), a.last_agent) == (
+            b.agent_id,
+            b.eligible,
+            dict(b.excluded),
+            b.last_agent,
+        ), n
+        if a.agent_id is not None:
+            channel = str(base["channel"])
+            states_fast[a.agent_id] = with_assignment(
+                states_fast[a.agent_id], channel, now
+            )
+            states_slow[a.agent_id] = with_assignment(
+                states_slow[a.agent_id], channel, now
+            )
+            fast.update(states_fast[a.agent_id])
+            slow.update(states_slow[a.agent_id])
