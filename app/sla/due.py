@@ -7,30 +7,20 @@ from dataclasses import replace
 from datetime import datetime
 
 from app.db import Database
-from app.events import SLA_WARNING_TYPE, EventConfig, SlaFacts, sla_event
+from app.events import SLA_WARNING_TYPE, EventConfig, sla_event
 from app.metrics import Metrics
 from app.repositories.kpis import Kpis
 from app.repositories.outbox import Outbox, OutboxRow
 from app.repositories.sla_timers import SlaTimers, StoredTimer
-from app.sla.timers import after_close, breach_event
+from app.sla.timers import after_close, breach_event, facts_of
 from routing.model import RuleSet
 
 BATCH = 500
 
 
 def _warning(config: EventConfig, timer: StoredTimer) -> OutboxRow:
-    facts = SlaFacts(
-        conversation_id=timer.conversation_id,
-        customer_id=timer.customer_id,
-        policy_id=timer.policy_id,
-        metric=timer.metric,
-        due_at=timer.due_at,
-        target_seconds=timer.target_seconds,
-        business_hours=timer.business_hours,
-    )
-    return sla_event(
-        config, SLA_WARNING_TYPE, facts, timer.warn_due_at or timer.started_at
-    )
+    at = timer.warn_due_at or timer.started_at
+    return sla_event(config, SLA_WARNING_TYPE, facts_of(timer, timer.due_at), at)
 
 
 def _settle(

@@ -104,16 +104,21 @@ def _started(
     return _stored(base, pure(base), rules)
 
 
-def breach_event(config: EventConfig, timer: StoredTimer, at: datetime) -> OutboxRow:
-    facts = SlaFacts(
+def facts_of(timer: StoredTimer, due_at: datetime | None) -> SlaFacts:
+    """What a warning or breach event says about `timer`."""
+    return SlaFacts(
         conversation_id=timer.conversation_id,
         customer_id=timer.customer_id,
         policy_id=timer.policy_id,
         metric=timer.metric,
-        due_at=timer.breached_at or timer.due_at,
+        due_at=due_at,
         target_seconds=timer.target_seconds,
         business_hours=timer.business_hours,
     )
+
+
+def breach_event(config: EventConfig, timer: StoredTimer, at: datetime) -> OutboxRow:
+    facts = facts_of(timer, timer.breached_at or timer.due_at)
     return sla_event(config, SLA_BREACHED_TYPE, facts, at)
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -155,15 +156,13 @@ def assignment_settings(
     )
 
 
+D = TypeVar("D", bound="Desk")
+
+
 @contextlib.asynccontextmanager
-async def open_desk(
-    database_url: URL, tmp_path: Path, **overrides: object
-) -> AsyncIterator[Desk]:
-    """One service instance (started and stopped with its lifespan) over the
-    test database; opening a second one later is a restart."""
-    settings = assignment_settings(
-        database_url, tmp_path, offline_grace_seconds=120, **overrides
-    )
+async def serve(settings: Settings, desk: type[D]) -> AsyncIterator[D]:
+    """One service instance (started and stopped with its lifespan) and a scheduler
+    the test ticks; opening a second one over the same database is a restart."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         scheduler = Scheduler(
@@ -172,13 +171,26 @@ async def open_desk(
             app.state.rules,
             app.state.events,
             app.state.metrics,
-            SchedulerConfig(offline_grace=timedelta(seconds=120)),
+            SchedulerConfig(
+                offline_grace=timedelta(seconds=settings.offline_grace_seconds)
+            ),
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url=PUBLIC_BASE_URL
         ) as client:
-            yield Desk(app, client, scheduler)
+            yield desk(app, client, scheduler)
+
+
+@contextlib.asynccontextmanager
+async def open_desk(
+    database_url: URL, tmp_path: Path, **overrides: object
+) -> AsyncIterator[Desk]:
+    settings = assignment_settings(
+        database_url, tmp_path, offline_grace_seconds=120, **overrides
+    )
+    async with serve(settings, Desk) as desk:
+        yield desk
 
 
 @pytest.fixture

@@ -11,15 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy.engine import URL
 
-from app.assignment import Scheduler, SchedulerConfig
-from app.main import create_app
 from devtools.event_schemas import load_event_schemas, validate_event
-from tests.assignment.conftest import Desk
-from tests.conftest import AUTH, PUBLIC_BASE_URL, make_settings
+from tests.assignment.conftest import Desk, serve
+from tests.conftest import AUTH, make_settings
 
 RULES = """
 business_hours:
@@ -106,21 +103,8 @@ async def open_sla_desk(
         tmp_path / "attachments",
         routing_rules_file=rules_file(tmp_path, rules),
     )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        scheduler = Scheduler(
-            app.state.db,
-            settings,
-            app.state.rules,
-            app.state.events,
-            app.state.metrics,
-            SchedulerConfig(),
-        )
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url=PUBLIC_BASE_URL
-        ) as client:
-            yield SlaDesk(app, client, scheduler)
+    async with serve(settings, SlaDesk) as desk:
+        yield desk
 
 
 @pytest.fixture
