@@ -134,7 +134,7 @@ async def transfer_conversation(
     """To a queue (it waits there, keeping its place in line) or to an agent (an
     offer, which needs free capacity on the channel unless `force`)."""
     if isinstance(body, TransferToQueue):
-        await transfer.to_queue(db, conversation_id, body.queue, events)
+        await transfer.to_queue(db, conversation_id, body.queue, rules, events)
         return TransferOut(
             conversation_id=conversation_id, queue=body.queue, offer=None
         )

@@ -15,10 +15,16 @@ from app.repositories.agents import Agents
 from app.repositories.holding import Holding
 from app.repositories.offers import OfferRow, Offers
 from app.rules_state import RulesHolder
+from app.sla.timers import after_transfer
+from routing.model import Priority
 
 
 async def to_queue(
-    db: Database, conversation_id: uuid.UUID, queue: str, config: EventConfig
+    db: Database,
+    conversation_id: uuid.UUID,
+    queue: str,
+    rules: RulesHolder,
+    config: EventConfig,
 ) -> None:
     now = datetime.now(UTC)
     async with db.transaction() as conn:
@@ -40,6 +46,16 @@ async def to_queue(
         )
         fx.step("transferred", where, at=now, reason=reason, agent_id=None)
         await fx.flush(conn)
+        await after_transfer(
+            conn,
+            rules.rules,
+            config,
+            conversation_id,
+            queue=queue,
+            priority=Priority(state.priority or "normal"),
+            channel=state.channel or "",
+            now=now,
+        )
 
 
 async def to_agent(

@@ -50,6 +50,10 @@ _SET_PENDING = (
     "UPDATE conversations SET pending_since = $2 WHERE id = $1 AND status = 'open'"
 )
 _SET_POLICY = "UPDATE conversations SET sla_policy_id = $2 WHERE id = $1"
+_CUSTOMER_TAGS = (
+    "SELECT cu.tags FROM conversations c JOIN customers cu ON cu.id = c.customer_id"
+    " WHERE c.id = $1"
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,3 +141,7 @@ class SlaTimers:
         self, conversation_id: uuid.UUID, policy_id: str | None
     ) -> None:
         await self._conn.execute(_SET_POLICY, conversation_id, policy_id)
+
+    async def customer_tags(self, conversation_id: uuid.UUID) -> tuple[str, ...]:
+        found = await self._conn.fetchval(_CUSTOMER_TAGS, conversation_id)
+        return tuple(found or ())

@@ -18,7 +18,14 @@ from app.repositories.outbox import Outbox, OutboxRow
 from app.repositories.sla_timers import SlaTimers, StoredTimer
 from app.rules_state import RulesHolder
 from routing import sla
-from routing.model import BusinessHours, Decision, RuleSet, SlaMetric, SlaPolicy
+from routing.model import (
+    BusinessHours,
+    Decision,
+    Priority,
+    RuleSet,
+    SlaMetric,
+    SlaPolicy,
+)
 
 RESPONSES = (SlaMetric.first_response, SlaMetric.next_response)
 SURVEY_LATE = timedelta(days=1)  # an older close (say, before an upgrade) gets none
@@ -179,6 +186,32 @@ async def after_inbound(
         if started is not None:
             timers[SlaMetric.next_response.value] = started
     await _save(conn, list(timers.values()), events)
+
+
+async def after_transfer(
+    conn: asyncpg.Connection,
+    rules: RuleSet,
+    config: EventConfig,
+    conversation_id: uuid.UUID,
+    *,
+    queue: str,
+    priority: Priority,
+    channel: str,
+    now: datetime,
+) -> None:
+    """A transfer moved it to `queue`: the first matching SLA policy anew, its
+    targets counting from the original start."""
+    repo = SlaTimers(conn)
+    timers = {t.metric: t for t in await repo.lock_of(conversation_id)}
+    if not timers:
+        return
+    tags = await repo.customer_tags(conversation_id)
+    policy = rules.sla_policy(
+        queue=queue, priority=priority, channel=channel, tags=tags
+    )
+    await repo.set_policy(conversation_id, policy.id if policy else None)
+    changed, events = _retarget(rules, config, timers, policy, now)
+    await _save(conn, list(changed.values()), events)
 
 
 def _awaits_next_response(timers: dict[str, StoredTimer], decision: Decision) -> bool:

@@ -242,3 +242,27 @@ async def test_a_conversation_closed_by_the_idle_sweep_stops_its_timers(
     sla = await desk.sla(conversation)
     assert isinstance(sla["resolution"], dict)
     assert sla["resolution"]["status"] == "met"
+
+
+async def test_a_transfer_to_another_queue_re_evaluates_the_policy(
+    desk: SlaDesk,
+) -> None:
+    conversation = await desk.message("v-1")
+    assert (await desk.sla(conversation))["policy_id"] == "standard"
+    r = await desk.client.post(
+        f"/v1/conversations/{conversation}/transfer",
+        json={"queue": "office"},
+        headers=AUTH,
+    )
+    assert r.status_code == 202, r.text
+    sla = await desk.sla(conversation)
+    assert sla["policy_id"] == "office-hours"
+    first = sla["first_response"]
+    assert isinstance(first, dict)
+    assert first["target_seconds"] == 1800
+    assert _at(first["due_at"]) == datetime(
+        OPEN_DAY.year, OPEN_DAY.month, OPEN_DAY.day, 9, 30, tzinfo=UTC
+    )
+    resolution = sla["resolution"]  # office-hours promises no resolution time
+    assert isinstance(resolution, dict)
+    assert resolution["status"] == "met"
