@@ -80,6 +80,9 @@ def upgrade() -> None:
         sa.Column("seconds", sa.Float(), nullable=False),
         sa.Column("business_seconds", sa.Float()),
         sa.Column("agent_id", sa.Text(), nullable=False),
+        # The SLA target this response was held to, and whether it made it.
+        sa.Column("target_seconds", sa.Integer()),
+        sa.Column("within_target", sa.Boolean()),
         sa.ForeignKeyConstraint(
             ["conversation_id"], ["conversations.id"], name="fk_responses_conversation"
         ),
