@@ -10,8 +10,9 @@ from datetime import datetime
 import asyncpg
 
 _AWAIT = (
-    "UPDATE conversations SET awaiting_since = coalesce(awaiting_since, $2)"
-    " WHERE id = $1"
+    "WITH old AS (SELECT id, pending_since FROM conversations WHERE id = $1 FOR UPDATE)"
+    " UPDATE conversations c SET awaiting_since = coalesce(c.awaiting_since, $2),"
+    " pending_since = NULL FROM old WHERE c.id = old.id RETURNING old.pending_since"
 )
 _ANSWER = (
     "WITH old AS (SELECT id, awaiting_since FROM conversations WHERE id = $1"
@@ -86,9 +87,15 @@ class Kpis:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def awaiting(self, conversation_id: uuid.UUID, since: datetime) -> None:
-        """A customer message: the oldest unanswered one is remembered."""
-        await self._conn.execute(_AWAIT, conversation_id, since)
+    async def awaiting(
+        self, conversation_id: uuid.UUID, since: datetime
+    ) -> datetime | None:
+        """A customer message: the oldest unanswered one is remembered and the
+        conversation is no longer pending. Returns since when it was pending."""
+        found: datetime | None = await self._conn.fetchval(
+            _AWAIT, conversation_id, since
+        )
+        return found
 
     async def answer(self, conversation_id: uuid.UUID) -> Answered | None:
         """An agent reply: what it answered (None: nothing was waiting)."""

@@ -156,11 +156,10 @@ async def after_inbound(
     starts a next-response timer once the first response was given or on reopening,
     and re-targets the timers when the routing changed."""
     repo = SlaTimers(conn)
-    await Kpis(conn).awaiting(msg.conversation_id, msg.at)
-    pending = await repo.lock_pending(msg.conversation_id)
+    # One statement: remembers the oldest unanswered message and ends `pending`.
+    pending = await Kpis(conn).awaiting(msg.conversation_id, msg.at)
     timers = {t.metric: t for t in await repo.lock_of(msg.conversation_id)}
     if pending is not None:
-        await repo.set_pending(msg.conversation_id, None)
         for metric, timer in timers.items():
             timers[metric] = _stored(timer, sla.resume(pure(timer), msg.at), rules)
     decision = msg.decision
