@@ -129,6 +129,7 @@ class Conversation(Base):
         ),
         CheckConstraint("csat_score BETWEEN 1 AND 5", name="csat_score"),
         Index("ix_conversations_opened_at", "opened_at"),
+        Index("ix_conversations_customer_id_opened_at", "customer_id", "opened_at"),
         Index(
             "ix_conversations_unresolved_closed",
             "closed_at",

@@ -127,11 +127,23 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+# In the caller's transaction: these aggregate tens of thousands of rows once, so
+# JIT compilation costs more than it saves (290 ms of a 1.4 s statement measured),
+# and a prepared statement's generic plan (asyncpg prepares every statement) guesses
+# a hundred scoped rows where there are tens of thousands.
+_REPORT_SETTINGS = (
+    "SELECT set_config('jit', 'off', true),"
+    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
+
+
 class Stats:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
     async def compute(self, scope: StatsScope) -> StatsRows:
+        """In a transaction (the planner settings last until it ends)."""
+        await self._conn.execute(_REPORT_SETTINGS)
         base = (scope.start, scope.end, scope.queue, scope.channel, scope.agent_id)
         timed = (*base, scope.business_hours)
         window = timedelta(days=scope.fcr_window_days)

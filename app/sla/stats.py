@@ -11,5 +11,5 @@ __all__ = ["Spread", "StatsRows", "StatsScope", "compute"]
 
 async def compute(db: Database, scope: StatsScope) -> StatsRows:
     """An interval with `to` not after `from` holds no conversations: all zeros."""
-    async with db.connection() as conn:
+    async with db.transaction() as conn:
         return await Stats(conn).compute(scope)

@@ -52,6 +52,12 @@ def upgrade() -> None:
         "ck_conversations_csat_score", "conversations", "csat_score BETWEEN 1 AND 5"
     )
     op.create_index("ix_conversations_opened_at", "conversations", ["opened_at"])
+    # First-contact resolution looks for the customer's next conversation by time.
+    op.create_index(
+        "ix_conversations_customer_id_opened_at",
+        "conversations",
+        ["customer_id", "opened_at"],
+    )
     op.create_index(
         "ix_conversations_unresolved_closed",
         "conversations",
@@ -140,6 +146,7 @@ def downgrade() -> None:
         "ix_conversations_follow_up_due_at",
         "ix_conversations_unresolved_closed",
         "ix_conversations_opened_at",
+        "ix_conversations_customer_id_opened_at",
     ):
         op.drop_index(index, "conversations")
     op.drop_constraint("ck_conversations_csat_score", "conversations")
