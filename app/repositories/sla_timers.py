@@ -33,17 +33,25 @@ _SAVE = (
     " warn_due_at = excluded.warn_due_at, warned_at = excluded.warned_at,"
     " breach_published_at = excluded.breach_published_at"
 )
-# Due now: a warning or a breach not yet published, of a running timer of an open
-# conversation. SKIP LOCKED: a timer being changed (answered, paused) is left to
-# the next round, which sees its new due time.
-_DUE = (
-    f"SELECT {', '.join('t.' + c.strip() for c in _COLUMNS.split(','))}"
+# Due now, in two statements (one OR over both due times read every open
+# conversation): a warning not yet published (and whose breach is not due too: then
+# the breach says it all) or a breach not yet published, of a running timer of an
+# open conversation that is not pending. SKIP LOCKED: a timer being changed
+# (answered, paused) is left to the next round, which sees its new due time.
+_DUE_WHERE = (
     " FROM sla_timers t JOIN conversations c ON c.id = t.conversation_id"
     " WHERE t.stopped_at IS NULL AND t.running_since IS NOT NULL"
-    " AND c.status = 'open' AND c.pending_since IS NULL"
-    " AND ((t.warned_at IS NULL AND t.warn_due_at <= $1)"
-    " OR (t.breach_published_at IS NULL AND t.due_at <= $1))"
-    " ORDER BY least(t.warn_due_at, t.due_at) LIMIT $2 FOR UPDATE OF t SKIP LOCKED"
+    " AND c.status = 'open' AND c.pending_since IS NULL AND"
+)
+_TIMER_COLUMNS = ", ".join("t." + c.strip() for c in _COLUMNS.split(","))
+_DUE_WARNINGS = (
+    f"SELECT {_TIMER_COLUMNS}{_DUE_WHERE} t.warned_at IS NULL AND t.warn_due_at <= $1"
+    " AND (t.due_at IS NULL OR t.due_at > $1)"
+    " ORDER BY t.warn_due_at LIMIT $2 FOR UPDATE OF t SKIP LOCKED"
+)
+_DUE_BREACHES = (
+    f"SELECT {_TIMER_COLUMNS}{_DUE_WHERE} t.breach_published_at IS NULL"
+    " AND t.due_at <= $1 ORDER BY t.due_at LIMIT $2 FOR UPDATE OF t SKIP LOCKED"
 )
 _PENDING = "SELECT pending_since FROM conversations WHERE id = $1 FOR UPDATE"
 _SET_PENDING = (
@@ -124,7 +132,10 @@ class SlaTimers:
         )
 
     async def due(self, now: datetime, limit: int) -> list[StoredTimer]:
-        return [_timer(r) for r in await self._conn.fetch(_DUE, now, limit)]
+        """Timers with a warning or a breach due by `now`, locked (each once)."""
+        breaches = await self._conn.fetch(_DUE_BREACHES, now, limit)
+        warnings = await self._conn.fetch(_DUE_WARNINGS, now, limit)
+        return [_timer(r) for r in (*breaches, *warnings)]
 
     async def lock_pending(self, conversation_id: uuid.UUID) -> datetime | None:
         found: datetime | None = await self._conn.fetchval(_PENDING, conversation_id)

@@ -72,15 +72,15 @@ _ATTAINMENT = (
 # conversation (a release, a transfer) or its close, summed per agent and closed
 # conversation.
 _HANDLE = (
-    f"WITH {_SCOPE}, steps AS (SELECT l.conversation_id, l.agent_id, l.outcome, l.at,"
+    f"WITH {_SCOPE}, closed AS (SELECT id, closed_at FROM scope"
+    " WHERE status = 'closed'),"
+    " steps AS (SELECT l.conversation_id, l.agent_id, l.outcome, l.at, c.closed_at,"
     " lead(l.at) OVER (PARTITION BY l.conversation_id ORDER BY l.id) AS next_at"
-    " FROM assignment_log l JOIN scope s ON s.id = l.conversation_id),"
-    " handled AS (SELECT st.agent_id, st.conversation_id, sum(extract(epoch FROM"
-    " least(coalesce(st.next_at, s.closed_at), s.closed_at) - st.at)) AS seconds"
-    " FROM steps st JOIN scope s ON s.id = st.conversation_id"
-    " WHERE st.outcome IN ('accepted', 'assigned') AND s.status = 'closed'"
-    " AND ($5::text IS NULL OR st.agent_id = $5)"
-    " GROUP BY st.agent_id, st.conversation_id)"
+    " FROM assignment_log l JOIN closed c ON c.id = l.conversation_id),"
+    " handled AS (SELECT agent_id, conversation_id, sum(extract(epoch FROM"
+    " least(coalesce(next_at, closed_at), closed_at) - at)) AS seconds FROM steps"
+    " WHERE outcome IN ('accepted', 'assigned') AND ($5::text IS NULL OR agent_id = $5)"
+    " GROUP BY agent_id, conversation_id)"
     f" SELECT agent_id, {_percentiles('seconds')}, count(*) FROM handled"
     " GROUP BY ROLLUP (agent_id) ORDER BY agent_id NULLS FIRST"
 )
