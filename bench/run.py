@@ -1,6 +1,7 @@
 """`python -m bench.run`: ingest vs bare baseline, reads, relay throughput vs a bare
-Kafka producer, end-to-end latency at a fixed rate, and reply dispatch vs a bare httpx
-loop; figures to bench/RESULTS.md.
+Kafka producer, end-to-end latency at a fixed rate, reply dispatch vs a bare httpx
+loop, and assignment (webhook -> SSE offer latency, backlog drain) vs bare
+equivalents; figures to bench/RESULTS.md.
 
 Needs wrk (`apt-get install -y wrk`; ingest and reads only) and PostgreSQL at
 127.0.0.1:5432 (user postgres, trust auth). Kafka is librdkafka's mock cluster, in
@@ -21,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import dispatch, ingest, latency, procs, reads, relay
+from bench import assignment, dispatch, ingest, latency, procs, reads, relay, sla
 
 RESULTS = procs.BENCH_DIR / "RESULTS.md"
 MB = 1024.0  # KiB per MiB
@@ -32,6 +33,11 @@ GOAL_READ_P99_MS = 10.0
 GOAL_RELAY_RATIO = 0.7
 GOAL_E2E_P99_MS = 150.0
 GOAL_DISPATCH_RATIO = 0.8
+GOAL_OFFER_P99_MS = 100.0
+GOAL_DRAIN_RATE = 1000.0
+GOAL_SLA_WARN_P99_S = 5.0
+GOAL_STATS_P99_MS = 200.0
+PARTS = ("ingest", "reads", "relay", "latency", "dispatch", "assignment", "sla")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,15 +74,74 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dispatch-seconds", type=float, default=20.0, help="measured, at that rate"
     )
+    parser.add_argument(
+        "--assignment-rate",
+        type=float,
+        default=100.0,
+        help="new conversations/s while measuring webhook -> SSE offer latency",
+    )
+    parser.add_argument(
+        "--assignment-seconds", type=float, default=25.0, help="measured, at that rate"
+    )
+    parser.add_argument(
+        "--assignment-agents", type=int, default=200, help="agents with an SSE stream"
+    )
+    parser.add_argument(
+        "--drain-conversations", type=int, default=10_000, help="waiting to drain"
+    )
+    parser.add_argument(
+        "--drain-agents", type=int, default=500, help="agents set available"
+    )
+    parser.add_argument(
+        "--drain-rounds", type=int, default=2, help="service (offers)/bare pairs"
+    )
+    parser.add_argument(
+        "--sla-conversations",
+        type=int,
+        default=100_000,
+        help="open conversations with running SLA timers (2 each)",
+    )
+    parser.add_argument(
+        "--sla-window", type=float, default=60.0, help="measured seconds, timers"
+    )
+    parser.add_argument(
+        "--stats-conversations",
+        type=int,
+        default=1_000_000,
+        help="conversations over 90 days for GET /v1/stats",
+    )
+    parser.add_argument(
+        "--stats-seconds",
+        type=float,
+        default=12.0,
+        help="per /v1/stats query: no request starts after this",
+    )
+    parser.add_argument(
+        "--sla-only",
+        choices=("timers", "stats"),
+        help="run only (a) timers or (b) stats of the sla part",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable); the others are skipped",
+    )
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-reads", action="store_true")
     parser.add_argument("--skip-relay", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-dispatch", action="store_true")
+    parser.add_argument("--skip-assignment", action="store_true")
+    parser.add_argument("--skip-sla", action="store_true")
     parser.add_argument(
         "--no-results", action="store_true", help="do not append to bench/RESULTS.md"
     )
     args = parser.parse_args(argv)
+    if args.only:
+        for part in PARTS:
+            if part not in args.only:
+                setattr(args, f"skip_{part}", True)
     needs_wrk = not (args.skip_ingest and args.skip_reads)
     if needs_wrk and shutil.which("wrk") is None:
         print("bench: wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
@@ -90,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     procs.OUT.mkdir(parents=True, exist_ok=True)
     databases: list[str] = []
     ingest_report = read_report = relay_report = latency_report = None
-    dispatch_report = None
+    dispatch_report = assignment_report = sla_report = None
     try:
         if not args.skip_ingest:
             ingest_report = ingest.run(
@@ -133,6 +198,33 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 databases,
             )
+        if not args.skip_assignment:
+            assignment_report = assignment.run(
+                stamp,
+                assignment.AssignmentBenchConfig(
+                    agents=args.assignment_agents,
+                    rate=args.assignment_rate,
+                    seconds=args.assignment_seconds,
+                    drain_conversations=args.drain_conversations,
+                    drain_agents=args.drain_agents,
+                    drain_rounds=args.drain_rounds,
+                ),
+                databases,
+            )
+        if not args.skip_sla:
+            sla_report = sla.run(
+                stamp,
+                sla.SlaBenchConfig(
+                    conversations=args.sla_conversations,
+                    window=args.sla_window,
+                    stats_conversations=args.stats_conversations,
+                    stats_customers=max(args.stats_conversations * 29 // 100, 1),
+                    stats_seconds=args.stats_seconds,
+                    timers=args.sla_only != "stats",
+                    stats=args.sla_only != "timers",
+                ),
+                databases,
+            )
     finally:
         for name in databases:
             try:
@@ -148,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         relay_report,
         latency_report,
         dispatch_report,
+        assignment_report,
+        sla_report,
     )
     print()
     print(text)
@@ -213,6 +307,8 @@ def render(
     rl: relay.RelayReport | None = None,
     lt: latency.LatencyReport | None = None,
     dp: dispatch.DispatchReport | None = None,
+    asg: assignment.AssignmentReport | None = None,
+    sl: sla.SlaReport | None = None,
 ) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [f"## {now}: `{command}`", "", *_machine(), f"- run took {elapsed:.0f} s", ""]
@@ -226,6 +322,10 @@ def render(
         out += _render_latency(lt)
     if dp is not None:
         out += _render_dispatch(dp)
+    if asg is not None:
+        out += _render_assignment(asg)
+    if sl is not None:
+        out += _render_sla(sl)
     return "\n".join(out) + "\n"
 
 
@@ -614,6 +714,503 @@ def _render_dispatch(dp: dispatch.DispatchReport) -> list[str]:
         lines.append(f"- problems: {'; '.join(dp.problems)}")
     lines.append("")
     return lines
+
+
+def _render_assignment(asg: assignment.AssignmentReport) -> list[str]:
+    c = asg.config
+    svc, bare = asg.side("service"), asg.side("bare")
+    leading = ", ".join(
+        f"{k} {'yes' if v else 'NO'}" for k, v in asg.scheduler_leading.items()
+    )
+    lines = [
+        f"### Assignment (a): webhook committed -> `offer` on the agent's SSE stream,"
+        f" {c.rate:.0f} new conversations/s, {c.agents} agents streaming",
+        "",
+        f"`omniroute serve` (1 uvicorn worker; scheduler inside, leading: {leading};"
+        " relay to the mock Kafka) on a fresh database with a rules file whose"
+        " `queues:` block sends everything to `support` (most_available, offers"
+        " never time out in the run, away_on_timeout false). "
+        f"{c.agents} agents created and set available over the API, chat capacity"
+        f" {c.capacity} each, each with an open `GET /v1/agents/{{id}}/events`"
+        " (text/event-stream); one asyncio client reads all the streams (raw HTTP/1.1,"
+        " chunked + SSE parsing) and stamps each event when read. Open loop: signed"
+        " chat webhook i, from a new visitor (new customer, new conversation), is due"
+        f" at t0 + i/{c.rate:.0f}; {c.warmup:.0f} s warm-up, then {c.seconds:.0f} s"
+        " measured. **Committed = the webhook's 200 arriving at the client** (the"
+        " service answers after its transaction commits); offer = the `offer` event"
+        " read on whichever stream it came; matched after the run by"
+        " `messages.provider_message_id -> conversation_id`. Offers stay pending (no"
+        " one answers them). **bare** = `python -m bench.assignment` (FastAPI +"
+        " uvicorn, 1 worker, asyncpg, the same sse-starlette response): one INSERT +"
+        " pg_notify with the event as payload per webhook, agents round robin, one"
+        " LISTEN connection fanning out to the streams; no signature, customer,"
+        " conversation, choice or re-read. Same client, schedule and agent count.",
+        "",
+        "| ms | p50 | p90 | p99 | p99.9 | max | n |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in (svc, bare):
+        if r is None:
+            continue
+        lines += [
+            _pct_row(f"**{r.side}: webhook answered -> offer read**", r.to_offer),
+            _pct_row(f"{r.side}: offer read, from due", r.from_due),
+            _pct_row(f"{r.side}: webhook answered, from due", r.webhook),
+            _pct_row(f"{r.side}: generator lag (task start - due)", r.lag),
+        ]
+    lines.append("")
+    if svc is not None and svc.to_offer is not None and svc.to_offer.count:
+        p99 = svc.to_offer.p99
+        lines.append(
+            f"- service webhook answered -> offer p99: **{p99:.1f} ms** (goal <"
+            f" {GOAL_OFFER_P99_MS:.0f} ms: {_verdict(p99 < GOAL_OFFER_P99_MS)});"
+            f" p50 {svc.to_offer.p50:.1f} ms"
+        )
+        if bare is not None and bare.from_due is not None and bare.from_due.count:
+            assert svc.from_due is not None
+            assert bare.to_offer is not None
+            lines.append(
+                f"- service/bare, offer read from due (the bare's answered -> offer is"
+                f" about 0: its NOTIFY can reach the stream before its response does,"
+                f" p50 {bare.to_offer.p50:.1f} ms, p99 {bare.to_offer.p99:.1f} ms):"
+                f" p50 {svc.from_due.p50 / bare.from_due.p50:.1f}x, p99"
+                f" **{svc.from_due.p99 / bare.from_due.p99:.1f}x** (service"
+                f" {svc.from_due.p50:.1f} / {svc.from_due.p99:.1f} ms, bare"
+                f" {bare.from_due.p50:.1f} / {bare.from_due.p99:.1f} ms)"
+            )
+        for r in (svc, bare):
+            if r is not None and r.windows:
+                cells = ", ".join(
+                    f"{start:.0f}-{start + assignment.WINDOW_SECONDS:.0f} s"
+                    f" {p50:.0f}/{p99:.0f}"
+                    for start, p50, p99, _ in r.windows
+                )
+                lines.append(
+                    f"- {r.side}, answered -> offer p50/p99 ms by"
+                    f" {assignment.WINDOW_SECONDS:.0f} s window of the measured"
+                    f" period: {cells}"
+                )
+    for r in (svc, bare):
+        if r is None:
+            continue
+        other = {k: v for k, v in r.statuses.items() if not 200 <= k < 300}
+        lines.append(
+            f"- {r.side}: offered {c.rate:.0f}/s, achieved {r.achieved_rate:.1f}/s"
+            f" (2xx {r.ok:,} of {r.scheduled:,} measured"
+            f"{f', non-2xx/errors {other} {r.errors}' if other else ''}); offers"
+            f" delivered {r.offer_rate:.1f}/s; matched {r.matched:,}, missing"
+            f" {r.missing}, unmapped {r.unmapped}, duplicates {r.duplicates}, unknown"
+            f" {r.unknown}; SSE events read {r.kinds}; streams {r.streams_open} open,"
+            f" {r.streams_lost} closed by the server; distinct agents per offer"
+            f" {r.agents_per_offer:.2f}; server CPU {r.server_cpu_ms:.2f} ms per"
+            f" conversation (x {c.rate:.0f}/s = {r.server_cpu_ms * c.rate / 1000:.2f}"
+            f" cores); client loop CPU {r.loop_cpu_ms:.2f} ms per conversation"
+        )
+    if svc is not None and svc.invariants is not None:
+        lines.append(
+            f"- after (a): {_invariants(svc.invariants)}. The checks (SQL, each a"
+            f" count of violations): {_checks()}"
+        )
+    lines.append("")
+    lines += _render_drain(asg)
+    if asg.problems:
+        lines.append(f"- problems: {'; '.join(_short(p) for p in asg.problems[:5])}")
+    noted = {
+        k: v
+        for k, v in asg.events.items()
+        if k.startswith(("request.", "database.", "scheduler.", "sse.", "relay."))
+    }
+    if noted:
+        lines.append(f"- service log events: {noted}")
+    log_non2xx = {k: v for k, v in asg.log_statuses.items() if not k.startswith("2")}
+    if log_non2xx:
+        lines.append(f"- non-2xx in the services' access logs: {log_non2xx}")
+    lines.append("")
+    return lines
+
+
+def _invariants(inv: assignment.Invariants) -> str:
+    bad = {k: v for k, v in inv.checks.items() if v}
+    detail = "every check 0" if not bad else f"violations {bad}"
+    return (
+        f"capacity/single-holder invariant **{_verdict(inv.ok)}** ({detail}); held"
+        f" {inv.held:,}, pending offers {inv.pending_offers:,}"
+    )
+
+
+def _checks() -> str:
+    return "; ".join(assignment.INVARIANT_CHECKS)
+
+
+def _render_drain(asg: assignment.AssignmentReport) -> list[str]:
+    c = asg.config
+    offers, bare = asg.drain_median("offers"), asg.drain_median("bare")
+    auto = asg.drain_median("auto_accept")
+    sql = asg.drain_median("offers_sql_agents")
+    ratio = offers / bare if bare else 0.0
+    lines = [
+        f"### Assignment (b): drain {c.drain_conversations:,} waiting conversations"
+        f" when {c.drain_agents} agents come online",
+        "",
+        f"Fresh database; {c.drain_agents} agents created over the API (offline, chat"
+        f" capacity {c.drain_capacity}: {c.drain_agents * c.drain_capacity:,} >="
+        f" {c.drain_conversations:,}); {c.drain_conversations:,} waiting conversations"
+        f" in `support` (a customer each) written with COPY in {asg.seed_seconds:.1f}"
+        " s, not ingested over the API. Timed from the first"
+        f" `PUT /v1/agents/{{id}}/status` available ({c.status_concurrency} in flight)"
+        " until every conversation is offered or assigned (SQL count polled every"
+        " 20 ms). **offers** = the default flow (auto_accept false: an offer row and"
+        " an `offer` agent event per conversation); **offers_sql_agents** = the same,"
+        " but the agents are set available by one SQL UPDATE + pg_notify (timed from"
+        " its commit): the scheduler alone, without the API's status path;"
+        " **auto_accept** = one round with queue `auto`; **bare** = one asyncpg connection looping `UPDATE"
+        " conversations ... FROM (SELECT ... WHERE assignment = 'waiting' ORDER BY"
+        " waiting_since, id LIMIT 2000 FOR UPDATE SKIP LOCKED)`, agents round robin,"
+        " nothing else. Before each round: every conversation back in line,"
+        " offers/agent events/assignment log deleted, agents offline, VACUUM ANALYZE."
+        " Service CPU = the uvicorn process; PostgreSQL CPU = the database's other"
+        " backends (service) or the bare loop's backend.",
+        "",
+        "| run | placed | seconds | placed/s | agents all available after s"
+        " | placed by then | placed/s after | service CPU ms/placed"
+        " | PostgreSQL CPU ms/placed | offer/assigned events | invariant |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in asg.drains:
+        per = max(r.placed, 1)
+        tail = r.tail_rate
+        lines.append(
+            f"| {r.side} #{r.round} | {r.placed:,} | {r.seconds:.2f} | {r.rate:,.0f}"
+            f" | {_opt(r.agents_seconds, '.2f')} | {_opt(r.placed_at_agents_done, ',')}"
+            f" | {_opt(tail, ',.0f')}"
+            f" | {_opt(r.server_cpu_seconds and 1000 * r.server_cpu_seconds / per, '.2f')}"
+            f" | {_opt(r.pg_cpu_seconds and 1000 * r.pg_cpu_seconds / per, '.2f')}"
+            f" | {_opt(r.offer_events, ',')}"
+            f" | {'-' if r.invariants is None else _verdict(r.invariants.ok)} |"
+        )
+    lines += [
+        "",
+        f"- service (offers) median **{offers:,.0f} placed/s** (goal >="
+        f" {GOAL_DRAIN_RATE:,.0f}/s: {_verdict(offers >= GOAL_DRAIN_RATE)});"
+        f" offers_sql_agents {sql:,.0f}/s; auto_accept {auto:,.0f}/s; bare"
+        f" {bare:,.0f}/s; offers/bare **{ratio:.2f}x**",
+    ]
+    for r in asg.drains:
+        if r.invariants is not None:
+            lines.append(f"- after {r.side} #{r.round}: {_invariants(r.invariants)}")
+        if r.status_errors:
+            lines.append(f"- {r.side} #{r.round}: {r.status_errors} status PUTs failed")
+    return lines
+
+
+def _render_sla(sl: sla.SlaReport) -> list[str]:
+    lines: list[str] = []
+    if sl.timers:
+        lines += _render_sla_timers(sl)
+    if sl.stats is not None:
+        lines += _render_stats(sl)
+    if sl.problems:
+        lines.append(f"- problems: {'; '.join(_short(p) for p in sl.problems[:5])}")
+    noted = {
+        k: v
+        for k, v in sl.events.items()
+        if k.startswith(("request.", "database.", "scheduler.", "relay.", "sla."))
+    }
+    if noted:
+        lines.append(f"- service log events: {noted}")
+    other = {k: v for k, v in sl.log_statuses.items() if not k.startswith("2")}
+    if other:
+        lines.append(f"- non-2xx in the services' access logs: {other}")
+    lines.append("")
+    return lines
+
+
+def _cost_row(name: str, c: sla.Cost | None) -> str:
+    if c is None:
+        return f"| {name} | - | - | - | - | - | - |"
+    t = c.table_reads.get("sla_timers", (0, 0, 0, 0))
+    v = c.table_reads.get("conversations", (0, 0, 0, 0))
+    per = max(c.seconds, 1e-9)
+    return (
+        f"| {name} | {c.seconds:.1f} | {c.service_per_s:.3f} | {c.pg_per_s:.3f}"
+        f" | {c.service_per_s + c.pg_per_s:.3f}"
+        f" | {t[0] / per:.1f} / {t[1] / per:,.0f} / {t[3] / per:,.0f}"
+        f" | {v[0] / per:.1f} / {v[1] / per:,.0f} / {v[3] / per:,.0f} |"
+    )
+
+
+def _secs_row(name: str, p: latency.Percentiles | None) -> str:
+    if p is None or not p.count:
+        return f"| {name} | - | - | - | - | - | 0 |"
+    return (
+        f"| {name} | {p.p50:.2f} | {p.p90:.2f} | {p.p99:.2f} | {p.p999:.2f}"
+        f" | {p.max:.2f} | {p.count:,} |"
+    )
+
+
+def _render_sla_timers(sl: sla.SlaReport) -> list[str]:
+    c = sl.config
+    svc, bare = sl.side("service"), sl.side("bare")
+    leading = ", ".join(
+        f"{k} {'yes' if v else 'NO'}" for k, v in sl.scheduler_leading.items()
+    )
+    ref = svc or bare
+    assert ref is not None
+    groups = ", ".join(f"{k} {v:,}" for k, v in ref.groups.items())
+    lines = [
+        f"### SLA (a): scheduler cost and warning lateness, {c.conversations:,} open"
+        f" conversations with {ref.timers:,} running SLA timers",
+        "",
+        f"`omniroute serve` (1 uvicorn worker; scheduler inside, leading: {leading};"
+        " relay to the mock Kafka) on a fresh database. First an empty-database"
+        f" window ({c.floor:.0f} s). Then {c.conversations:,} customers, open"
+        " conversations (nothing waiting for assignment, last message now) and per"
+        " conversation a first_response and a resolution timer (due in a day) written"
+        f" with COPY in {ref.seed_seconds:.1f} s + VACUUM ANALYZE. first_response"
+        f" groups: {groups}: **warn** = target 600 s, warn_at 0.8, warn_due_at"
+        f" uniform over [base, base + {c.spread:.0f} s] (their breaches follow 120 s"
+        " later); **breach** = target 3600 s, already warned, due_at uniform over"
+        f" [base, base + {c.spread:.0f} s]; **far** = due in 2-3 h. `base` is"
+        " chosen when the timers are generated; until then nothing is due (the idle"
+        f" row), then {c.window:.0f} s are measured from base. CPU per wall second:"
+        " service = its process tree; PostgreSQL = every backend of the database"
+        " but the bench's own connection. Scans per second (pg_stat_user_tables):"
+        " seq scans / rows read by seq scans / rows fetched by index scans."
+        " **Lateness** = the outbox row's created_at (now() of the transaction"
+        " that wrote it; it commits a few ms later) - the timer's warn_due_at"
+        " (breaches: due_at), over every timer due in the measured window;"
+        " *published* = the relay's published_at (after the mock Kafka acknowledged)"
+        " - the same instant. **bare** = the same rows in another database (same"
+        " generator, its own base), no service: one asyncpg connection in the bench"
+        f" process loops every {c.poll_seconds:g} s after the previous round `SELECT"
+        " ... FROM sla_timers WHERE warned_at IS NULL AND stopped_at IS NULL AND"
+        f" warn_due_at <= now() ORDER BY warn_due_at LIMIT {c.batch} FOR UPDATE SKIP"
+        " LOCKED` + `UPDATE ... SET warned_at = now()` + an outbox INSERT, one"
+        " transaction per batch until one is not full, then the same for breaches on"
+        " due_at; no conversation join, no CloudEvents document, no relay. Its CPU ="
+        " the loop's thread in the bench process (service column) + its backend.",
+        "",
+        "| run | seconds | service CPU s/s | PostgreSQL CPU s/s | total cores"
+        " | sla_timers seq scans/s / seq rows/s / index rows/s"
+        " | conversations seq scans/s / seq rows/s / index rows/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    if svc is not None:
+        lines += [
+            _cost_row("service, empty database", svc.floor),
+            _cost_row("service, timers seeded, nothing due", svc.idle),
+            _cost_row("**service, measured window**", svc.active),
+        ]
+    if bare is not None:
+        lines += [
+            _cost_row("bare, timers seeded, nothing due", bare.idle),
+            _cost_row("**bare, measured window**", bare.active),
+        ]
+    lines += [
+        "",
+        "| seconds late | p50 | p90 | p99 | p99.9 | max | n |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in (svc, bare):
+        if r is None or r.warnings is None or r.breaches is None:
+            continue
+        pairs = [
+            ("**{}: warning written - warn_due_at**", r.warnings.written),
+            ("{}: warning published - warn_due_at", r.warnings.published),
+            ("{}: breach written - due_at", r.breaches.written),
+            ("{}: breach published - due_at", r.breaches.published),
+        ]
+        lines += [_secs_row(n.format(r.side), q) for n, q in pairs if q is not None]
+    lines.append("")
+    if svc is not None and svc.warnings is not None and svc.warnings.written:
+        p99 = svc.warnings.written.p99
+        ok = p99 < GOAL_SLA_WARN_P99_S and svc.warnings.missing == 0
+        lines.append(
+            f"- service warning lateness p99: **{p99:.2f} s** (goal <"
+            f" {GOAL_SLA_WARN_P99_S:.0f} s: {_verdict(ok)}); p50"
+            f" {svc.warnings.written.p50:.2f} s, max {svc.warnings.written.max:.2f} s"
+        )
+    for r in (svc, bare):
+        if r is None or r.warnings is None or r.breaches is None:
+            continue
+        w, b = r.warnings, r.breaches
+        lines.append(
+            f"- {r.side}: warnings due in the window {w.due:,}, written {w.events:,},"
+            f" missing {w.missing}; breaches due {b.due:,}, written {b.events:,},"
+            f" missing {b.missing}; SLA outbox rows in all {r.sla_events:,};"
+            f" (conversation, metric, type) with 2+ rows **{r.duplicates}**; written"
+            f" before due {r.early}; exactly once **{_verdict(r.exactly_once)}**"
+            + (f"; rounds in the window {r.rounds}" if r.side == "bare" else "")
+            + (
+                f"; not yet published by the relay {w.unpublished + b.unpublished}"
+                if r.side == "service"
+                else ""
+            )
+        )
+        cells = ", ".join(
+            f"{start:.0f}-{start + sla.WINDOW_BUCKET:.0f} s {p50:.2f}/{p99:.2f}"
+            for start, p50, p99, _ in w.buckets
+        )
+        lines.append(
+            f"- {r.side}, warning written lateness p50/p99 s by due time in the"
+            f" window: {cells}"
+        )
+    if svc is not None and svc.active is not None and bare is not None:
+        s_total = svc.active.service_per_s + svc.active.pg_per_s
+        b_total = bare.active.service_per_s + bare.active.pg_per_s if bare.active else 0
+        s_idle = svc.idle.service_per_s + svc.idle.pg_per_s if svc.idle else 0.0
+        lines.append(
+            f"- cost in the window, service (process + PostgreSQL) / bare:"
+            f" **{s_total / b_total if b_total else 0:.1f}x** ({s_total:.3f} vs"
+            f" {b_total:.3f} cores); service idle with the timers seeded"
+            f" {s_idle:.3f} cores"
+        )
+    if svc is not None and svc.due_plan:
+        rows = [
+            ("nothing due, custom plan", svc.due_plan),
+            ("nothing due, generic plan", svc.due_plan_generic),
+            ("1 s after the service stopped, custom plan", svc.due_plan_active),
+            (
+                "1 s after the service stopped, generic plan",
+                svc.due_plan_active_generic,
+            ),
+        ]
+        for label, plan in rows:
+            if plan:
+                lines.append(
+                    f"- `_DUE_WARNINGS` (app/repositories/sla_timers.py) EXPLAIN ANALYZE, {label}:"
+                    f" {sla.execution_ms(plan) or 0:.1f} ms; {sla.plan_shape(plan)}"
+                )
+        lines.append("- the plans: bench/out/sla-due-plans.txt")
+    lines.append("")
+    return lines
+
+
+def _render_stats(sl: sla.SlaReport) -> list[str]:
+    c, st = sl.config, sl.stats
+    assert st is not None
+    rows = ", ".join(f"{k} {v:,}" for k, v in st.rows.items())
+    phases = ", ".join(f"{k} {v:.1f} s" for k, v in st.seed_phases.items())
+    lines = [
+        f"### SLA (b): GET /v1/stats over {st.rows.get('conversations', 0):,}"
+        f" conversations ({c.stats_days} days)",
+        "",
+        f"Fresh database seeded with COPY in {st.seed_seconds:.0f} s ({phases}):"
+        f" {rows}. Conversations opened uniformly over {c.stats_days} days (older"
+        " than a day closed; lognormal resolution times, median 2 h), 6 queues, 4"
+        f" channels, {sla.AGENTS} agents, 5 % reopened, surveys sent for half the"
+        " closed ones and rated for half of those; responses: a first one for 95 %,"
+        " then Poisson(0.65) next ones; one `accepted` assignment_log row per closed"
+        f" conversation; first_response + resolution timers for {c.sla_share:.0%}."
+        f" The 7-day interval holds {st.scoped_7d:,} conversations. `omniroute"
+        " serve` (1 uvicorn worker, scheduler leading:"
+        f" {'yes' if sl.scheduler_leading.get('stats') else 'NO'}) on that"
+        " database; one sequential httpx client (concurrency 1) sends each query"
+        f" until {c.stats_requests} requests or {c.stats_seconds:.0f} s (no request"
+        " starts later), after one unmeasured `/v1/stats` (the client's first"
+        f" connection: {st.warmup_ms:.0f} ms, status {st.warmup_status}); a failed or"
+        " timed-out request counts with the time it took. **bare** = `python -m"
+        " bench.sla` (FastAPI + uvicorn + asyncpg) answering `SELECT count(*) FROM"
+        " conversations WHERE opened_at >= $1 AND opened_at < $2` for the last 7"
+        " days, the same client. CPU per request: the server process; PostgreSQL ="
+        " the database's backends.",
+        "",
+        "| query | requests | 200 | other | p50 ms | p99 ms | max ms"
+        " | server CPU ms/req | PostgreSQL CPU ms/req | goal |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in st.http:
+        q = t.latency
+        other = {k: v for k, v in t.statuses.items() if k != 200}
+        bare = t.label.startswith("bare")
+        goal = "-" if bare else _verdict(q.p99 < GOAL_STATS_P99_MS and not other)
+        lines.append(
+            f"| {t.label} | {q.count} | {t.ok} | {other or 0} | {q.p50:.1f}"
+            f" | {q.p99:.1f} | {q.max:.1f} | {t.server_cpu_ms:.1f}"
+            f" | {t.pg_cpu_ms:.1f} | {goal} |"
+        )
+    lines.append("")
+    service = [t for t in st.http if not t.label.startswith("bare")]
+    bare_t = next((t for t in st.http if t.label.startswith("bare")), None)
+    if service:
+        worst = max(t.latency.p99 for t in service)
+        typical = service[0]
+        ok = all(
+            t.latency.p99 < GOAL_STATS_P99_MS and t.ok == t.latency.count
+            for t in service
+        )
+        ratio = (
+            f"; 7-day p99 / bare p99 **{typical.latency.p99 / bare_t.latency.p99:.0f}x**"
+            if bare_t is not None and bare_t.latency.p99
+            else ""
+        )
+        lines.append(
+            f"- GET /v1/stats p99: 7 days **{typical.latency.p99:,.0f} ms**, worst"
+            f" query {worst:,.0f} ms (goal < {GOAL_STATS_P99_MS:.0f} ms on every"
+            f" query, all 200: {_verdict(ok)}){ratio}"
+        )
+    for t in st.http:
+        lines.append(f"- {t.label}, each request in order (ms[/status]): {t.sequence}")
+    if st.statements:
+        labels = list(st.statements)
+        lines += [
+            "",
+            "The repository's statements (app/repositories/stats.py), each executed"
+            " once per scope on a fresh connection (custom plans), ms:",
+            "",
+            "| statement | " + " | ".join(labels) + " |",
+            "|---|" + "---|" * len(labels),
+        ]
+        for name in sla.STATEMENTS:
+            cells = " | ".join(f"{st.statements[k].get(name, 0):,.0f}" for k in labels)
+            lines.append(f"| `{name}` | {cells} |")
+        totals = " | ".join(f"{sum(st.statements[k].values()):,.0f}" for k in labels)
+        lines += [f"| sum | {totals} |", ""]
+    if st.repeated:
+        lines += [
+            f"Then what one GET /v1/stats runs (`Stats.compute`, the 7-day scope),"
+            f" {len(st.repeated)} times on one asyncpg connection (statement cache on,"
+            f" as the service's pooled connections) with statement_timeout"
+            f" {sla.REPEAT_TIMEOUT:.0f} s, ms:",
+            "",
+            "| round | " + " | ".join(f"`{k}`" for k in sla.STATEMENTS) + " | sum |",
+            "|---|" + "---|" * (len(sla.STATEMENTS) + 1),
+        ]
+        for i, times in enumerate(st.repeated, 1):
+            cells = " | ".join(
+                "**timeout**" if v is None else f"{v:,.0f}" for v in times.values()
+            )
+            total = sum(v for v in times.values() if v is not None)
+            late = any(v is None for v in times.values())
+            lines.append(f"| {i} | {cells} | {'>' if late else ''}{total:,.0f} |")
+        lines.append("")
+    if st.plan_costs:
+        costs = "; ".join(
+            f"`{k}` {cu:,.0f} vs {ge:,.0f} ({'generic cheaper' if ge < cu else 'custom'},"
+            f" generic plan expects {rows:,.0f} scoped rows)"
+            for k, (cu, ge, rows) in st.plan_costs.items()
+        )
+        lines.append(
+            "- estimated total cost, 7-day custom plan vs generic plan (a prepared"
+            " statement switches to its generic plan from its 6th execution on a"
+            " connection when that costs less than the custom plans did on average;"
+            f" asyncpg prepares every statement): {costs}; generic plans:"
+            " bench/out/sla-generic-*.txt"
+        )
+    if st.slowest:
+        top = "; ".join(f"{name} {ms:,.0f} ms" for name, ms in st.explain_top)
+        jit = f", of which JIT {st.jit_ms:,.0f} ms" if st.jit_ms else ""
+        lines.append(
+            f"- EXPLAIN (ANALYZE, BUFFERS) of the slowest 7-day statement,"
+            f" `{st.slowest}`: {st.explain_total_ms:,.0f} ms{jit}; nodes by own time:"
+            f" {top} (plan: {st.explain_path})"
+        )
+    lines.append("")
+    return lines
+
+
+def _opt(value: float | int | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def _p99(p: latency.Percentiles | None) -> str:
