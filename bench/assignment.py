@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import os
@@ -62,7 +61,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -78,7 +77,6 @@ from bench import ingest, procs
 from bench.dispatch import _run_on_loop
 from bench.ingest_requests import rendered
 from bench.latency import Percentiles, RawHttp
-from devtools.mock_kafka import MockKafkaCluster
 from devtools.payloads import chat_message
 
 AUTH = {"Authorization": f"Bearer {ingest.API_TOKEN}"}
@@ -251,15 +249,6 @@ class AssignmentReport:
 
 
 # ------------------------------------------------------------------ processes
-
-
-@contextlib.contextmanager
-def _kafka() -> Iterator[MockKafkaCluster]:
-    """The mock cluster with every topic the service publishes to."""
-    with MockKafkaCluster(1) as cluster:
-        for topic in TOPICS:
-            cluster.create_topic(topic, ingest.TOPIC_PARTITIONS)
-        yield cluster
 
 
 def _rules_file() -> Path:
@@ -1047,27 +1036,6 @@ async def _drain(
 # ------------------------------------------------------------------- the run
 
 
-def _leading(database: str) -> bool:
-    return bool(
-        procs.fetchval(
-            database,
-            "SELECT count(*) > 0 FROM pg_stat_activity a JOIN pg_locks l"
-            " ON l.pid = a.pid WHERE a.application_name = 'omniroute.scheduler'"
-            " AND a.datname = current_database() AND l.locktype = 'advisory'"
-            " AND l.granted",
-        )
-    )
-
-
-def _wait_leading(database: str, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if _leading(database):
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def run(
     stamp: str, config: AssignmentBenchConfig, databases: list[str]
 ) -> AssignmentReport:
@@ -1081,12 +1049,14 @@ def run(
     ingest.migrate(db_latency)
     ingest.migrate(db_drain)
     logs: list[Path] = []
-    with _kafka() as cluster:
+    with ingest.kafka_cluster(topics=TOPICS) as cluster:
         # (a) service
         service = start_service("assign-latency", db_latency, cluster.bootstrap_servers)
         logs.append(service.log_path)
         try:
-            report.scheduler_leading["latency"] = _wait_leading(db_latency)
+            report.scheduler_leading["latency"] = procs.wait_scheduler_leading(
+                db_latency
+            )
             report.latency.append(
                 _run_on_loop(_offer_latency("service", service, db_latency, config))
             )
@@ -1104,7 +1074,7 @@ def run(
         service = start_service("assign-drain", db_drain, cluster.bootstrap_servers)
         logs.append(service.log_path)
         try:
-            report.scheduler_leading["drain"] = _wait_leading(db_drain)
+            report.scheduler_leading["drain"] = procs.wait_scheduler_leading(db_drain)
             _run_on_loop(_drain(service, db_drain, config, report))
         finally:
             service.stop()

@@ -41,11 +41,13 @@ TOPIC_PARTITIONS = 6
 
 
 @contextlib.contextmanager
-def kafka_cluster(brokers: int = 1) -> Iterator[MockKafkaCluster]:
-    """librdkafka's mock cluster in this process with the service's two topics
-    (`omniroute serve` refuses to start without OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS)."""
+def kafka_cluster(
+    brokers: int = 1, topics: tuple[str, ...] = (ROUTING_TOPIC, CUSTOMER_TOPIC)
+) -> Iterator[MockKafkaCluster]:
+    """librdkafka's mock cluster in this process with the topics the service publishes
+    to (`omniroute serve` refuses to start without OMNIROUTE_KAFKA_BOOTSTRAP_SERVERS)."""
     with MockKafkaCluster(brokers) as cluster:
-        for topic in (ROUTING_TOPIC, CUSTOMER_TOPIC):
+        for topic in topics:
             cluster.create_topic(topic, TOPIC_PARTITIONS)
         yield cluster
 

@@ -255,3 +255,25 @@ def wrk(
 def base_env() -> dict[str, str]:
     """This environment without any OMNIROUTE_* leaking into the servers."""
     return {k: v for k, v in os.environ.items() if not k.startswith("OMNIROUTE_")}
+
+
+def scheduler_leading(database: str) -> bool:
+    """Whether a service's scheduler holds its leader lock on `database`."""
+    return bool(
+        fetchval(
+            database,
+            "SELECT count(*) > 0 FROM pg_stat_activity a JOIN pg_locks l"
+            " ON l.pid = a.pid WHERE a.application_name = 'omniroute.scheduler'"
+            " AND a.datname = current_database() AND l.locktype = 'advisory'"
+            " AND l.granted",
+        )
+    )
+
+
+def wait_scheduler_leading(database: str, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if scheduler_leading(database):
+            return True
+        time.sleep(0.1)
+    return False

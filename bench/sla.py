@@ -1534,39 +1534,10 @@ async def _stats_measure(
 # ------------------------------------------------------------------- the run
 
 
-def _leading(database: str) -> bool:
-    return bool(
-        procs.fetchval(
-            database,
-            "SELECT count(*) > 0 FROM pg_stat_activity a JOIN pg_locks l"
-            " ON l.pid = a.pid WHERE a.application_name = 'omniroute.scheduler'"
-            " AND a.datname = current_database() AND l.locktype = 'advisory'"
-            " AND l.granted",
-        )
-    )
-
-
-def _wait_leading(database: str, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if _leading(database):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-@contextlib.contextmanager
-def _kafka() -> Iterator[MockKafkaCluster]:
-    with MockKafkaCluster(1) as cluster:
-        for topic in TOPICS:
-            cluster.create_topic(topic, ingest.TOPIC_PARTITIONS)
-        yield cluster
-
-
 def run(stamp: str, config: SlaBenchConfig, databases: list[str]) -> SlaReport:
     report = SlaReport(config)
     logs: list[Path] = []
-    with _kafka() as cluster:
+    with ingest.kafka_cluster(topics=TOPICS) as cluster:
         if config.timers:
             _run_timers(stamp, config, databases, cluster, report, logs)
         if config.stats:
@@ -1605,7 +1576,7 @@ def _run_timers(
     service = ingest.start_service("sla-timers", db_timers, cluster.bootstrap_servers)
     logs.append(service.log_path)
     try:
-        report.scheduler_leading["timers"] = _wait_leading(db_timers)
+        report.scheduler_leading["timers"] = procs.wait_scheduler_leading(db_timers)
         report.timers.append(_run_on_loop(_timers_service(service, db_timers, config)))
     finally:
         service.stop()
@@ -1645,7 +1616,7 @@ def _run_stats(
     logs.append(service.log_path)
     bare = start_bare("sla-stats-bare", db_stats)
     try:
-        report.scheduler_leading["stats"] = _wait_leading(db_stats)
+        report.scheduler_leading["stats"] = procs.wait_scheduler_leading(db_stats)
         _run_on_loop(_stats_measure(service, bare, db_stats, config, stats))
     finally:
         bare.stop()
